@@ -1,0 +1,32 @@
+/*
+ * bridges.h - the Lua namespaces. Each bridge file translates between Lua values and messages
+ * (or runs a pure function inline) and never does I/O on the calling thread itself, except
+ * std.fs / std.json file helpers and std.time.sleep, whose upstream contract is blocking.
+ *
+ * ab_open_* functions push the namespace table onto the stack (luaL_newlib style) and return 1.
+ * They run on the VM's own thread during VM initialisation.
+ */
+#ifndef AB_BRIDGES_H
+#define AB_BRIDGES_H
+
+#include <lua.h>
+
+int ab_open_std_json(lua_State *L);
+int ab_open_std_path(lua_State *L);
+int ab_open_std_string(lua_State *L);
+int ab_open_std_validate(lua_State *L);
+int ab_open_std_time(lua_State *L);
+int ab_open_std_fs(lua_State *L);
+int ab_open_std_env(lua_State *L);
+int ab_open_log(lua_State *L);
+int ab_open_tool(lua_State *L);
+int ab_open_task(lua_State *L);
+
+/* The NULL sentinel (std.sql.null): light userdata NULL. */
+#define AB_NULL_SENTINEL ((void *)0)
+static inline int ab_is_null_sentinel(lua_State *L, int idx)
+{
+    return lua_type(L, idx) == LUA_TLIGHTUSERDATA && lua_touserdata(L, idx) == AB_NULL_SENTINEL;
+}
+
+#endif

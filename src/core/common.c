@@ -1,0 +1,95 @@
+/* common.c - assertion failure, aborting allocators, error text, clocks. */
+#define _GNU_SOURCE
+#include "core/common.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+void ab__assert_fail(const char *expr, const char *file, int line)
+{
+    fprintf(stderr, "agent-block: assertion failed: %s (%s:%d)\n", expr, file, line);
+    abort();
+}
+
+static void oom(size_t n)
+{
+    fprintf(stderr, "agent-block: out of memory allocating %zu bytes\n", n);
+    abort();
+}
+
+void *ab_xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p)
+        oom(n);
+    return p;
+}
+
+void *ab_xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p)
+        oom(n * size);
+    return p;
+}
+
+void *ab_xrealloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+    if (!q)
+        oom(n);
+    return q;
+}
+
+char *ab_xstrdup(const char *s)
+{
+    return ab_xstrndup(s, strlen(s));
+}
+
+char *ab_xstrndup(const char *s, size_t n)
+{
+    char *p = ab_xmalloc(n + 1);
+    memcpy(p, s, n);
+    p[n] = '\0';
+    return p;
+}
+
+char *ab_xasprintf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *out = NULL;
+    int n = vasprintf(&out, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        oom(strlen(fmt));
+    return out;
+}
+
+const char *ab_strerror(int err)
+{
+    switch (err) {
+    case AB_OK:
+        return "ok";
+    case AB_ECLOSED:
+        return "actor closed";
+    case AB_ECANCELED:
+        return "cancelled";
+    case AB_ETIMEDOUT:
+        return "timed out";
+    case AB_EPROTO:
+        return "malformed input";
+    default:
+        return strerror(err < 0 ? -err : err);
+    }
+}
+
+uint64_t ab_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
