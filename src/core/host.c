@@ -1,7 +1,287 @@
-/* host.c - placeholder: run boot and shutdown land with the runtime. */
+/*
+ * host.c - ab_run(): boot and shutdown of one run (spec core §2), and the cancel token.
+ *
+ * Boot: logging filter from the real environment, .env (never overriding), configuration
+ * checks, the actor runtime (worker pool + I/O loop), signal handling and the cancel token on
+ * the I/O loop, the script VM actor; then AB_MSG_RUN. The calling thread waits until the VM
+ * reports that the script and every task it spawned have finished (or that it was cancelled).
+ * Shutdown: detach the cancel token, ab_rt_destroy (stops threads, destroys every actor,
+ * closes every libuv handle), free everything.
+ *
+ * Signals (when cfg->handle_signals): the first SIGINT/SIGTERM cancels the run (broadcast to
+ * every actor; the run ends with AB_RUN_CANCELLED and ab_last_signal() tells which signal), a
+ * second one exits the process at once with status 128+signo.
+ */
+#define _GNU_SOURCE
 #include "agent_block.h"
+
+#include <limits.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "actors/runtime.h"
+#include "actors/vm.h"
+#include "core/common.h"
+#include "core/dotenv.h"
+#include "core/log.h"
+
+struct ab_cancel_token {
+    atomic_int cancelled;
+    _Atomic(uv_async_t *) async; /* set while a run watches this token */
+    atomic_int users;            /* cancellers inside uv_async_send right now */
+};
+
+ab_cancel_token *ab_cancel_token_new(void)
+{
+    ab_cancel_token *t = ab_xcalloc(1, sizeof *t);
+    atomic_init(&t->cancelled, 0);
+    atomic_init(&t->async, NULL);
+    atomic_init(&t->users, 0);
+    return t;
+}
+
+void ab_cancel_token_cancel(ab_cancel_token *t)
+{
+    atomic_store(&t->cancelled, 1);
+    atomic_fetch_add(&t->users, 1);
+    uv_async_t *a = atomic_load(&t->async);
+    if (a)
+        uv_async_send(a); /* async-signal-safe */
+    atomic_fetch_sub(&t->users, 1);
+}
+
+int ab_cancel_token_is_cancelled(const ab_cancel_token *t)
+{
+    return atomic_load(&((ab_cancel_token *)t)->cancelled);
+}
+
+void ab_cancel_token_free(ab_cancel_token *t)
+{
+    free(t);
+}
+
+void ab_config_init(ab_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->project_root = ".";
+    cfg->mcp_rpc_timeout_secs = 30;
+    cfg->workers = 1;
+    cfg->load_dotenv = 1;
+}
 
 const char *ab_version_string(void)
 {
     return "agent-block " AB_VERSION " (upstream " AB_UPSTREAM_VERSION ")";
+}
+
+static atomic_int last_signal;
+
+int ab_last_signal(void)
+{
+    return atomic_load(&last_signal);
+}
+
+typedef struct host {
+    ab_rt *rt;
+    const ab_config *cfg;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done;
+    int status;
+    char *msg;
+    int cancelling;
+    uv_signal_t sigint, sigterm;
+    uv_async_t token_async;
+    int signals_on;
+} host;
+
+static void on_vm_exit(void *ud, int status, const char *msg)
+{
+    host *h = ud;
+    pthread_mutex_lock(&h->mu);
+    if (!h->done) {
+        h->done = 1;
+        h->status = status;
+        h->msg = msg ? ab_xstrdup(msg) : NULL;
+        pthread_cond_signal(&h->cv);
+    }
+    pthread_mutex_unlock(&h->mu);
+}
+
+static void cancel_run(host *h, const char *why)
+{
+    if (h->cancelling)
+        return;
+    h->cancelling = 1;
+    ab_log(AB_LOG_INFO, "agent_block", "cancelling run: %s", why);
+    ab_rt_cancel_all(h->rt);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    host *h = s->data;
+    if (atomic_load(&last_signal)) {
+        /* Second signal: leave now. */
+        _exit(128 + signum);
+    }
+    atomic_store(&last_signal, signum);
+    cancel_run(h, signum == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+static void on_token(uv_async_t *a)
+{
+    host *h = a->data;
+    if (h->cfg->cancel && ab_cancel_token_is_cancelled(h->cfg->cancel))
+        cancel_run(h, "cancel token");
+}
+
+/* I/O thread: install signal watchers and the token's wake-up. */
+static void io_setup(ab_rt *rt, void *arg)
+{
+    host *h = arg;
+    uv_loop_t *loop = ab_rt_loop(rt);
+    if (h->cfg->handle_signals) {
+        uv_signal_init(loop, &h->sigint);
+        uv_signal_init(loop, &h->sigterm);
+        h->sigint.data = h->sigterm.data = h;
+        uv_signal_start(&h->sigint, on_signal, SIGINT);
+        uv_signal_start(&h->sigterm, on_signal, SIGTERM);
+        uv_unref((uv_handle_t *)&h->sigint);
+        uv_unref((uv_handle_t *)&h->sigterm);
+    }
+    uv_async_init(loop, &h->token_async, on_token);
+    h->token_async.data = h;
+    if (h->cfg->cancel) {
+        atomic_store(&h->cfg->cancel->async, &h->token_async);
+        if (ab_cancel_token_is_cancelled(h->cfg->cancel))
+            cancel_run(h, "cancel token");
+    }
+    pthread_mutex_lock(&h->mu);
+    h->signals_on = 1;
+    pthread_cond_signal(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+}
+
+static ab_run_status fail(char **errmsg, ab_run_status st, char *msg)
+{
+    if (errmsg)
+        *errmsg = msg;
+    else
+        free(msg);
+    return st;
+}
+
+static const char *file_name(const char *path)
+{
+    const char *s = strrchr(path, '/');
+    s = s ? s + 1 : path;
+    return *s ? s : "unknown";
+}
+
+ab_run_status ab_run(const ab_config *cfg, char **errmsg)
+{
+    if (errmsg)
+        *errmsg = NULL;
+    ab_log_init_from_env();
+    if (!cfg->script_path)
+        return fail(errmsg, AB_RUN_RUNTIME_ERROR, ab_xstrdup("runtime error: no script given"));
+    if (cfg->mcp_rpc_timeout_secs == 0)
+        return fail(errmsg, AB_RUN_RUNTIME_ERROR, ab_xstrdup("rpc_timeout must be > 0"));
+    const char *project = cfg->project_root ? cfg->project_root : ".";
+
+    if (cfg->load_dotenv) {
+        char *path = ab_xasprintf("%s/.env", project);
+        char *warning = NULL;
+        if (ab_dotenv_load(path, &warning) != 0 && warning)
+            ab_log(AB_LOG_WARN, "agent_block", "failed to load %s: %s", path, warning);
+        free(warning);
+        free(path);
+    }
+    /* Log filters may come from .env too (AGENT_BLOCK_LOG); RUST_LOG was read before. */
+    ab_log_init_from_env();
+
+    const char *home = getenv("AGENT_BLOCK_HOME");
+    if ((!home || !*home) && !getenv("HOME"))
+        return fail(errmsg, AB_RUN_RUNTIME_ERROR,
+                    ab_xstrdup("runtime error: HOME env var not set"));
+
+    if (cfg->relay_url)
+        return fail(errmsg, AB_RUN_MESH_ERROR,
+                    ab_xasprintf("mesh error: connect to %s failed: this build has no mesh "
+                                 "link yet",
+                                 cfg->relay_url));
+
+    char root[PATH_MAX];
+    if (!realpath(project, root)) {
+        char cwd[PATH_MAX];
+        if (!getcwd(cwd, sizeof cwd))
+            strcpy(cwd, "/");
+        snprintf(root, sizeof root, "%s/%s", cwd, project);
+    }
+
+    ab_rt_options opt = {.threads = cfg->threads};
+    ab_rt *rt = ab_rt_new(&opt);
+    host h = {.rt = rt, .cfg = cfg};
+    pthread_mutex_init(&h.mu, NULL);
+    pthread_cond_init(&h.cv, NULL);
+    if (cfg->vm_step_limit_ms)
+        ab_vm_watchdog_start(rt);
+    AB_ASSERT(ab_rt_io_call(rt, io_setup, &h) == 0);
+    pthread_mutex_lock(&h.mu);
+    while (!h.signals_on)
+        pthread_cond_wait(&h.cv, &h.mu);
+    pthread_mutex_unlock(&h.mu);
+
+    ab_vm_config vc = {
+        .script_path = cfg->script_path,
+        .script_name = file_name(cfg->script_path),
+        .project_root = root,
+        .prompt = cfg->prompt,
+        .prompt_len = cfg->prompt ? (cfg->prompt_len ? cfg->prompt_len : strlen(cfg->prompt)) : 0,
+        .context = cfg->context,
+        .context_len =
+            cfg->context ? (cfg->context_len ? cfg->context_len : strlen(cfg->context)) : 0,
+        .agent_id = "",
+        .memory_limit = cfg->vm_memory_limit,
+        .step_limit_ms = cfg->vm_step_limit_ms,
+        .on_exit = on_vm_exit,
+        .on_exit_ud = &h,
+    };
+    ab_handle vm;
+    char *err = NULL;
+    if (ab_vm_spawn(rt, &vc, &vm, &err) != 0) {
+        h.done = 1;
+        h.status = AB_RUN_RUNTIME_ERROR;
+        h.msg = err;
+    } else {
+        ab_msg *m = ab_msg_new(AB_MSG_RUN, 0);
+        m->dst = vm;
+        ab_send(rt, m);
+    }
+
+    pthread_mutex_lock(&h.mu);
+    while (!h.done)
+        pthread_cond_wait(&h.cv, &h.mu);
+    pthread_mutex_unlock(&h.mu);
+
+    if (cfg->cancel) {
+        atomic_store(&cfg->cancel->async, NULL);
+        while (atomic_load(&cfg->cancel->users))
+            sched_yield();
+    }
+    ab_rt_destroy(rt);
+    pthread_mutex_destroy(&h.mu);
+    pthread_cond_destroy(&h.cv);
+    fflush(stdout);
+
+    if (h.status == AB_RUN_OK) {
+        free(h.msg);
+        return AB_RUN_OK;
+    }
+    return fail(errmsg, (ab_run_status)h.status, h.msg ? h.msg : ab_xstrdup("unknown error"));
 }

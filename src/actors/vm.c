@@ -1,0 +1,1114 @@
+/*
+ * vm.c - the Lua VM actor (AB_ACTOR_WORKER). Contract in vm.h.
+ *
+ * Accepts:  AB_MSG_RUN       start the script's main chunk as a fiber
+ *           AB_MSG_REPLY     reply to a fiber's async call (by session); late replies dropped
+ *           AB_MSG_WAKE      run fibers that became ready (self-sent, coalesced)
+ *           AB_MSG_CALL_LUA  (call) run global __ab_on_call(args...) in a new fiber and reply
+ *                            with its return values (msgpack) or its error text
+ * Sends:    requests of its bridges (timer, ...), AB_MSG_REPLY to CALL_LUA callers.
+ * States:   created -> running (RUN received) -> exited (main chunk and every fiber done, or
+ *           cancelled; on_exit called once). After exit it only answers calls with errors.
+ * Limits:   memory ceiling (counting lua_Alloc), step limit (watchdog arms the count hook),
+ *           at most 65535 pending async calls per VM.
+ *
+ * Fibers: each has a registry reference anchoring its coroutine and a pointer in the
+ * coroutine's LUA_EXTRASPACE. A fiber is RUNNING, READY (in the FIFO ready list, with nargs
+ * values pushed for its next resume), WAITING (for the reply with its session) or PARKED
+ * (waiting for sched.wake from Lua).
+ */
+#define _GNU_SOURCE
+#include "actors/vm.h"
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <lauxlib.h>
+#include <lualib.h>
+
+#include "agent_block.h"
+#include "bridges/bridges.h"
+#include "codec/mpack.h"
+#include "core/common.h"
+#include "core/embedded.h"
+#include "core/log.h"
+
+enum { F_READY = 1, F_RUNNING, F_WAITING, F_PARKED };
+enum { FK_MAIN = 1, FK_TASK, FK_CALL };
+enum { INT_NONE = 0, INT_STEP = 1, INT_CANCEL = 2 };
+
+#define MAX_SESSIONS 65535u
+
+typedef struct fiber {
+    lua_State *co;
+    int ref;
+    uint32_t session; /* pending reply, 0 = none */
+    int session_is_timer;
+    int nargs;
+    int state;
+    int kind;
+    struct fiber *next;              /* ready list */
+    struct fiber *all_prev, *all_next; /* every live fiber */
+    ab_msg *call; /* FK_CALL: the request to answer */
+} fiber;
+
+typedef struct slot {
+    fiber *f;
+    uint16_t gen;
+    uint32_t next_free;
+} slot;
+
+struct ab_vm {
+    ab_rt *rt;
+    ab_handle self;
+    lua_State *L;
+    ab_vm_config cfg; /* strings owned */
+    char *prompt, *context;
+
+    /* memory */
+    size_t mem_used, mem_limit;
+
+    /* fibers */
+    fiber *current;
+    fiber *ready_head, *ready_tail;
+    fiber *all_head;
+    unsigned n_fibers;
+    int wake_pending;
+    slot *slots;
+    uint32_t n_slots, free_slot; /* free list head: index + 1, 0 = none */
+
+    /* lifecycle */
+    int started, main_done, exited;
+    int status;
+    char *error;
+
+    /* interruption (watchdog / cancellation), shared with other threads */
+    pthread_mutex_t run_mu;
+    lua_State *running;
+    uint64_t step_start_ns;
+    atomic_int interrupt;
+    int hook_armed; /* VM thread */
+
+    struct ab_vm *next_registered;
+};
+
+/* ---- registry of VMs for the watchdog ---- */
+
+static pthread_mutex_t vms_mu = PTHREAD_MUTEX_INITIALIZER;
+static ab_vm *vms_head;
+
+static void vms_add(ab_vm *vm)
+{
+    pthread_mutex_lock(&vms_mu);
+    vm->next_registered = vms_head;
+    vms_head = vm;
+    pthread_mutex_unlock(&vms_mu);
+}
+
+static void vms_remove(ab_vm *vm)
+{
+    pthread_mutex_lock(&vms_mu);
+    for (ab_vm **pp = &vms_head; *pp; pp = &(*pp)->next_registered) {
+        if (*pp == vm) {
+            *pp = vm->next_registered;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&vms_mu);
+}
+
+/* ---- allocator ---- */
+
+static void *vm_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    ab_vm *vm = ud;
+    size_t old = ptr ? osize : 0;
+    if (nsize == 0) {
+        free(ptr);
+        vm->mem_used -= old;
+        return NULL;
+    }
+    if (vm->mem_limit && nsize > old && vm->mem_used - old + nsize > vm->mem_limit)
+        return NULL;
+    void *p = realloc(ptr, nsize);
+    if (p)
+        vm->mem_used = vm->mem_used - old + nsize;
+    return p;
+}
+
+size_t ab_vm_memory(ab_vm *vm)
+{
+    return vm->mem_used;
+}
+
+/* ---- accessors ---- */
+
+ab_vm *ab_vm_from_lua(lua_State *L)
+{
+    void *ud;
+    lua_getallocf(L, &ud);
+    return ud;
+}
+
+ab_rt *ab_vm_rt(ab_vm *vm)
+{
+    return vm->rt;
+}
+
+ab_handle ab_vm_handle(ab_vm *vm)
+{
+    return vm->self;
+}
+
+const ab_vm_config *ab_vm_config_of(ab_vm *vm)
+{
+    return &vm->cfg;
+}
+
+static fiber *fiber_of(lua_State *co)
+{
+    return *(fiber **)lua_getextraspace(co);
+}
+
+/* ---- sessions ---- */
+
+static uint32_t session_alloc(ab_vm *vm, fiber *f)
+{
+    uint32_t idx;
+    if (vm->free_slot) {
+        idx = vm->free_slot - 1;
+        vm->free_slot = vm->slots[idx].next_free;
+    } else {
+        if (vm->n_slots >= MAX_SESSIONS)
+            return 0;
+        if ((vm->n_slots & (vm->n_slots - 1)) == 0) /* grow at powers of two */
+            vm->slots = ab_xrealloc(vm->slots, sizeof *vm->slots * (vm->n_slots ? vm->n_slots * 2 : 16));
+        idx = vm->n_slots++;
+        vm->slots[idx].gen = 0;
+    }
+    slot *s = &vm->slots[idx];
+    s->f = f;
+    s->gen++;
+    if (s->gen == 0)
+        s->gen = 1;
+    return ((uint32_t)s->gen << 16) | (idx + 1);
+}
+
+static fiber *session_take(ab_vm *vm, uint32_t session)
+{
+    uint32_t idx = (session & 0xffffu);
+    if (idx == 0 || idx > vm->n_slots)
+        return NULL;
+    slot *s = &vm->slots[idx - 1];
+    if (!s->f || s->gen != (session >> 16))
+        return NULL;
+    fiber *f = s->f;
+    s->f = NULL;
+    s->next_free = vm->free_slot;
+    vm->free_slot = idx;
+    return f;
+}
+
+/* Drops f's pending session (a late reply will find nothing); stops its timer if any. */
+static void fiber_drop_session(ab_vm *vm, fiber *f)
+{
+    if (!f->session)
+        return;
+    fiber *g = session_take(vm, f->session);
+    AB_ASSERT(g == f);
+    if (f->session_is_timer)
+        ab_rt_timer_stop(vm->rt, vm->self, f->session);
+    f->session = 0;
+    f->session_is_timer = 0;
+}
+
+/* ---- fibers ---- */
+
+static void self_wake(ab_vm *vm)
+{
+    if (vm->wake_pending)
+        return;
+    vm->wake_pending = 1;
+    ab_msg *m = ab_msg_new(AB_MSG_WAKE, 0);
+    m->src = m->dst = vm->self;
+    ab_send(vm->rt, m);
+}
+
+static void make_ready(ab_vm *vm, fiber *f)
+{
+    f->state = F_READY;
+    f->next = NULL;
+    if (vm->ready_tail)
+        vm->ready_tail->next = f;
+    else
+        vm->ready_head = f;
+    vm->ready_tail = f;
+}
+
+static void ready_remove(ab_vm *vm, fiber *f)
+{
+    fiber *prev = NULL;
+    for (fiber *g = vm->ready_head; g; prev = g, g = g->next) {
+        if (g == f) {
+            if (prev)
+                prev->next = g->next;
+            else
+                vm->ready_head = g->next;
+            if (vm->ready_tail == g)
+                vm->ready_tail = prev;
+            return;
+        }
+    }
+}
+
+/* Creates a fiber around a new coroutine; the function to run (and its nargs arguments) must be
+ * on top of L's stack, they are moved to the coroutine. The fiber starts READY. */
+static fiber *fiber_new(ab_vm *vm, lua_State *L, int nargs, int kind)
+{
+    fiber *f = ab_xcalloc(1, sizeof *f);
+    lua_State *co = lua_newthread(L);
+    f->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    f->co = co;
+    f->kind = kind;
+    *(fiber **)lua_getextraspace(co) = f;
+    lua_xmove(L, co, nargs + 1);
+    f->nargs = nargs;
+    f->all_next = vm->all_head;
+    if (vm->all_head)
+        vm->all_head->all_prev = f;
+    vm->all_head = f;
+    vm->n_fibers++;
+    make_ready(vm, f);
+    return f;
+}
+
+static void close_thread(ab_vm *vm, lua_State *co)
+{
+#if LUA_VERSION_RELEASE_NUM >= 50406
+    lua_closethread(co, vm->L);
+#else
+    (void)vm;
+    lua_resetthread(co);
+#endif
+}
+
+/* Frees f; its coroutine becomes garbage. */
+static void fiber_free(ab_vm *vm, fiber *f, int close)
+{
+    fiber_drop_session(vm, f);
+    if (f->state == F_READY)
+        ready_remove(vm, f);
+    *(fiber **)lua_getextraspace(f->co) = NULL;
+    if (close)
+        close_thread(vm, f->co);
+    luaL_unref(vm->L, LUA_REGISTRYINDEX, f->ref);
+    if (f->call) {
+        ab_reply_error(vm->rt, f->call, AB_ECANCELED, "cancelled");
+        ab_msg_free(f->call);
+    }
+    if (f->all_prev)
+        f->all_prev->all_next = f->all_next;
+    else
+        vm->all_head = f->all_next;
+    if (f->all_next)
+        f->all_next->all_prev = f->all_prev;
+    vm->n_fibers--;
+    free(f);
+}
+
+/* ---- interruption ---- */
+
+static void hook(lua_State *L, lua_Debug *ar)
+{
+    (void)ar;
+    ab_vm *vm = ab_vm_from_lua(L);
+    int why = atomic_load(&vm->interrupt);
+    if (why == INT_CANCEL) {
+        lua_pushstring(L, "cancelled");
+        lua_error(L);
+    }
+    if (why == INT_STEP) {
+        lua_pushfstring(L, "step limit exceeded: Lua ran for more than %d ms without yielding",
+                        (int)vm->cfg.step_limit_ms);
+        lua_error(L);
+    }
+}
+
+/* Arms the hook on the coroutine running now (called with run_mu held). */
+static void arm_locked(ab_vm *vm)
+{
+    if (vm->running) {
+        /* Count 100: re-raises every 100 instructions, so a pcall cannot swallow the kill. */
+        lua_sethook(vm->running, hook, LUA_MASKCOUNT, 100);
+        vm->hook_armed = 1;
+    }
+}
+
+void ab_vm_interrupt(ab_vm *vm)
+{
+    atomic_store(&vm->interrupt, INT_CANCEL);
+    pthread_mutex_lock(&vm->run_mu);
+    arm_locked(vm);
+    pthread_mutex_unlock(&vm->run_mu);
+}
+
+/* Watchdog side: called on the I/O thread every few ms. */
+void ab__vm_watchdog_tick(void);
+void ab__vm_watchdog_tick(void)
+{
+    uint64_t now = ab_now_ns();
+    pthread_mutex_lock(&vms_mu);
+    for (ab_vm *vm = vms_head; vm; vm = vm->next_registered) {
+        if (!vm->cfg.step_limit_ms)
+            continue;
+        pthread_mutex_lock(&vm->run_mu);
+        if (vm->running && !vm->hook_armed &&
+            now - vm->step_start_ns > (uint64_t)vm->cfg.step_limit_ms * 1000000u) {
+            int expected = INT_NONE;
+            atomic_compare_exchange_strong(&vm->interrupt, &expected, INT_STEP);
+            arm_locked(vm);
+        }
+        pthread_mutex_unlock(&vm->run_mu);
+    }
+    pthread_mutex_unlock(&vms_mu);
+}
+
+/* ---- running fibers ---- */
+
+static void vm_exit(ab_vm *vm, int status, const char *msg)
+{
+    if (vm->exited)
+        return;
+    vm->exited = 1;
+    if (vm->cfg.on_exit)
+        vm->cfg.on_exit(vm->cfg.on_exit_ud, status, msg);
+}
+
+static void check_exit(ab_vm *vm)
+{
+    if (vm->main_done && vm->n_fibers == 0 && !vm->exited)
+        vm_exit(vm, vm->error ? AB_RUN_SCRIPT_ERROR : AB_RUN_OK, vm->error);
+}
+
+static char *error_text(ab_vm *vm, lua_State *co, int status)
+{
+    const char *msg = lua_tostring(co, -1);
+    if (!msg)
+        msg = luaL_typename(co, -1);
+    if (status == LUA_ERRMEM)
+        return ab_xasprintf("script error: lua error: memory error: %s", msg);
+    luaL_traceback(vm->L, co, msg, 0);
+    char *s = ab_xasprintf("script error: lua error: runtime error: %s", lua_tostring(vm->L, -1));
+    lua_pop(vm->L, 1);
+    return s;
+}
+
+static void finish_call(ab_vm *vm, fiber *f, int status, int nres)
+{
+    ab_msg *req = f->call;
+    f->call = NULL;
+    if (status != LUA_OK) {
+        const char *msg = lua_tostring(f->co, -1);
+        ab_reply_error(vm->rt, req, AB_EINVAL, msg ? msg : "error object is not a string");
+    } else {
+        ab_buf out;
+        ab_buf_init(&out);
+        const char *err = NULL;
+        if (ab_mpack_encode_lua(f->co, lua_gettop(f->co) - nres + 1, nres, &out, &err) == 0)
+            ab_reply(vm->rt, req, 0, out.data, out.len);
+        else
+            ab_reply_error(vm->rt, req, AB_EINVAL, err);
+        ab_buf_free(&out);
+    }
+    ab_msg_free(req);
+}
+
+static void fiber_finished(ab_vm *vm, fiber *f, int status, int nres)
+{
+    switch (f->kind) {
+    case FK_MAIN:
+        vm->main_done = 1;
+        if (status != LUA_OK && !vm->error)
+            vm->error = error_text(vm, f->co, status);
+        break;
+    case FK_CALL:
+        finish_call(vm, f, status, nres);
+        break;
+    default:
+        if (status != LUA_OK)
+            ab_log(AB_LOG_DEBUG, "agent_block::vm", "task fiber ended with error: %s",
+                   lua_tostring(f->co, -1) ? lua_tostring(f->co, -1) : "?");
+        break;
+    }
+    fiber_free(vm, f, 0);
+}
+
+static void step_begin(ab_vm *vm, lua_State *co)
+{
+    pthread_mutex_lock(&vm->run_mu);
+    vm->running = co;
+    vm->step_start_ns = ab_now_ns();
+    if (atomic_load(&vm->interrupt) == INT_CANCEL)
+        arm_locked(vm);
+    pthread_mutex_unlock(&vm->run_mu);
+}
+
+static void step_end(ab_vm *vm, lua_State *co)
+{
+    pthread_mutex_lock(&vm->run_mu);
+    vm->running = NULL;
+    if (vm->hook_armed) {
+        lua_sethook(co, NULL, 0, 0);
+        vm->hook_armed = 0;
+        int expected = INT_STEP;
+        atomic_compare_exchange_strong(&vm->interrupt, &expected, INT_NONE);
+    }
+    pthread_mutex_unlock(&vm->run_mu);
+}
+
+static void resume_fiber(ab_vm *vm, fiber *f)
+{
+    int nres = 0;
+    vm->current = f;
+    f->state = F_RUNNING;
+    int nargs = f->nargs;
+    f->nargs = 0;
+    step_begin(vm, f->co);
+    int st = lua_resume(f->co, vm->L, nargs, &nres);
+    step_end(vm, f->co);
+    vm->current = NULL;
+    if (st == LUA_YIELD) {
+        lua_pop(f->co, nres);
+        if (f->state == F_RUNNING) /* a bare coroutine.yield(): resume soon */
+            make_ready(vm, f);
+        return;
+    }
+    fiber_finished(vm, f, st, nres);
+}
+
+static void run_ready(ab_vm *vm)
+{
+    /* Only the fibers ready now: one that keeps yielding lets the mailbox in between. */
+    fiber *last = vm->ready_tail;
+    while (vm->ready_head && !vm->exited) {
+        fiber *f = vm->ready_head;
+        vm->ready_head = f->next;
+        if (!vm->ready_head)
+            vm->ready_tail = NULL;
+        f->next = NULL;
+        resume_fiber(vm, f);
+        if (f == last)
+            break;
+    }
+    if (vm->ready_head && !vm->exited)
+        self_wake(vm);
+    check_exit(vm);
+}
+
+/* ---- async protocol for bridges ---- */
+
+uint32_t ab_vm_await_begin(lua_State *L)
+{
+    ab_vm *vm = ab_vm_from_lua(L);
+    fiber *f = fiber_of(L);
+    if (!f || f != vm->current)
+        luaL_error(L, "attempt to call an async function outside a scheduler task "
+                      "(plain coroutines cannot wait for I/O; use std.task.spawn)");
+    if (!lua_isyieldable(L))
+        luaL_error(L, "attempt to yield across a C-call boundary");
+    AB_ASSERT(f->session == 0);
+    uint32_t s = session_alloc(vm, f);
+    if (!s)
+        luaL_error(L, "too many pending async calls in this VM (limit %d)", (int)MAX_SESSIONS);
+    f->session = s;
+    f->state = F_WAITING;
+    return s;
+}
+
+static int k_default(lua_State *L, int status, lua_KContext ctx)
+{
+    (void)status;
+    return ab_vm_reply_values(L, (int)ctx);
+}
+
+int ab_vm_reply_values(lua_State *L, int base)
+{
+    if (!lua_toboolean(L, base + 1)) {
+        lua_pushvalue(L, base + 2);
+        return lua_error(L);
+    }
+    return lua_gettop(L) - base - 1;
+}
+
+int ab_vm_await(lua_State *L, lua_KContext ctx, lua_KFunction k)
+{
+    if (!k)
+        return lua_yieldk(L, 0, (lua_KContext)lua_gettop(L), k_default);
+    return lua_yieldk(L, 0, ctx, k);
+}
+
+/* Delivers a reply to the fiber waiting for its session. */
+static void on_reply(ab_vm *vm, ab_msg *m)
+{
+    fiber *f = session_take(vm, m->session);
+    if (!f)
+        return; /* late reply: its waiter is gone */
+    f->session = 0;
+    f->session_is_timer = 0;
+    lua_State *co = f->co;
+    if (m->status == 0) {
+        lua_pushboolean(co, 1);
+        int n = ab_mpack_decode_lua(co, m->body, m->len);
+        if (n < 0) {
+            lua_pop(co, 1);
+            lua_pushboolean(co, 0);
+            lua_pushstring(co, "malformed reply");
+            n = 1;
+        }
+        f->nargs = 1 + n;
+    } else {
+        lua_pushboolean(co, 0);
+        lua_pushlstring(co, m->body, m->len);
+        f->nargs = 2;
+    }
+    make_ready(vm, f);
+}
+
+/* ---- scheduler primitives for the Lua glue (std.task) ---- */
+
+static fiber *check_fiber(lua_State *L, int idx)
+{
+    luaL_checktype(L, idx, LUA_TTHREAD);
+    return fiber_of(lua_tothread(L, idx));
+}
+
+/* sched.spawn(fn, ...) -> coroutine: runs fn(...) as a new fiber once the caller yields. */
+static int l_spawn(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    ab_vm *vm = ab_vm_from_lua(L);
+    int nargs = lua_gettop(L) - 1;
+    fiber *f = fiber_new(vm, L, nargs, FK_TASK);
+    lua_pushthread(f->co);
+    lua_xmove(f->co, L, 1);
+    if (!vm->current)
+        self_wake(vm);
+    return 1;
+}
+
+/* sched.park() (async): suspends the running fiber until sched.wake(co, ...); returns the
+ * wake values. */
+static int k_park(lua_State *L, int status, lua_KContext ctx)
+{
+    (void)status;
+    return lua_gettop(L) - (int)ctx;
+}
+
+static int l_park(lua_State *L)
+{
+    ab_vm *vm = ab_vm_from_lua(L);
+    fiber *f = fiber_of(L);
+    if (!f || f != vm->current)
+        return luaL_error(L, "attempt to call an async function outside a scheduler task");
+    if (!lua_isyieldable(L))
+        return luaL_error(L, "attempt to yield across a C-call boundary");
+    f->state = F_PARKED;
+    return lua_yieldk(L, 0, (lua_KContext)lua_gettop(L), k_park);
+}
+
+/* sched.park_for(ms) (async): like park, but after ms the fiber resumes with "timeout". */
+static int k_park_for(lua_State *L, int status, lua_KContext ctx)
+{
+    (void)status;
+    int base = (int)ctx;
+    if (lua_gettop(L) > base && lua_type(L, base + 1) == LUA_TBOOLEAN) {
+        /* the timer reply: true (fired) or false, error */
+        if (!lua_toboolean(L, base + 1)) {
+            lua_pushvalue(L, base + 2);
+            return lua_error(L);
+        }
+        lua_settop(L, base);
+        lua_pushliteral(L, "timeout");
+        return 1;
+    }
+    return lua_gettop(L) - base;
+}
+
+static int l_park_for(lua_State *L)
+{
+    double ms = luaL_checknumber(L, 1);
+    ab_vm *vm = ab_vm_from_lua(L);
+    uint32_t s = ab_vm_await_begin(L);
+    fiber *f = fiber_of(L);
+    f->state = F_PARKED; /* wake() may end the wait early */
+    f->session_is_timer = 1;
+    ab_rt_timer_start(vm->rt, vm->self, s, ms < 0 ? 0 : ms);
+    return lua_yieldk(L, 0, (lua_KContext)lua_gettop(L), k_park_for);
+}
+
+/* sched.wake(co, ...) -> boolean: resumes a parked fiber with the given values. Wake values
+ * must not start with a boolean (that shape is reserved for timer replies). */
+static int l_wake(lua_State *L)
+{
+    ab_vm *vm = ab_vm_from_lua(L);
+    fiber *f = check_fiber(L, 1);
+    if (!f || f->state != F_PARKED) {
+        lua_pushboolean(L, 0);
+        return 1;
+    }
+    fiber_drop_session(vm, f);
+    int n = lua_gettop(L) - 1;
+    lua_checkstack(f->co, n + 1);
+    lua_xmove(L, f->co, n);
+    f->nargs = n;
+    make_ready(vm, f);
+    if (!vm->current)
+        self_wake(vm);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* sched.kill(co): drops a suspended fiber at once (hard abort); its to-be-closed variables are
+ * closed. Killing the running fiber is an error. */
+static int l_kill(lua_State *L)
+{
+    ab_vm *vm = ab_vm_from_lua(L);
+    fiber *f = check_fiber(L, 1);
+    if (!f)
+        return 0;
+    if (f == vm->current)
+        return luaL_error(L, "cannot kill the running task");
+    fiber_free(vm, f, 1);
+    return 0;
+}
+
+/* sched.yield() (async): back of the ready queue. */
+static int l_yield(lua_State *L)
+{
+    ab_vm *vm = ab_vm_from_lua(L);
+    fiber *f = fiber_of(L);
+    if (!f || f != vm->current)
+        return luaL_error(L, "attempt to call an async function outside a scheduler task");
+    return lua_yield(L, 0);
+}
+
+/* sched.current() -> the running fiber's coroutine, or nil. */
+static int l_current(lua_State *L)
+{
+    ab_vm *vm = ab_vm_from_lua(L);
+    if (!vm->current)
+        return 0;
+    lua_pushthread(vm->current->co);
+    lua_xmove(vm->current->co, L, 1);
+    return 1;
+}
+
+/* sched.is_fiber(co) -> boolean */
+static int l_is_fiber(lua_State *L)
+{
+    lua_pushboolean(L, check_fiber(L, 1) != NULL);
+    return 1;
+}
+
+/* sched.now() -> monotonic milliseconds (float) */
+static int l_now(lua_State *L)
+{
+    lua_pushnumber(L, (double)ab_now_ns() / 1e6);
+    return 1;
+}
+
+/* actor.call(handle, ...) (async): sends AB_MSG_CALL_LUA and returns the reply values. */
+static int l_actor_call(lua_State *L)
+{
+    lua_Integer h = luaL_checkinteger(L, 1);
+    ab_vm *vm = ab_vm_from_lua(L);
+    ab_buf b;
+    ab_buf_init(&b);
+    const char *err = NULL;
+    if (ab_mpack_encode_lua(L, 2, lua_gettop(L) - 1, &b, &err) != 0) {
+        ab_buf_free(&b);
+        return luaL_error(L, "actor.call: %s", err);
+    }
+    ab_msg *m = ab_msg_with_body(AB_MSG_CALL_LUA, b.data, b.len);
+    ab_buf_free(&b);
+    m->flags = AB_MSG_F_CALL;
+    m->src = vm->self;
+    m->dst = (ab_handle)h;
+    m->session = ab_vm_await_begin(L);
+    ab_send(vm->rt, m);
+    return ab_vm_await(L, 0, NULL);
+}
+
+static int l_actor_self(lua_State *L)
+{
+    lua_pushinteger(L, ab_vm_from_lua(L)->self);
+    return 1;
+}
+
+static const luaL_Reg sched_funcs[] = {
+    {"spawn", l_spawn},     {"park", l_park},       {"park_for", l_park_for},
+    {"wake", l_wake},       {"kill", l_kill},       {"yield", l_yield},
+    {"current", l_current}, {"is_fiber", l_is_fiber}, {"now", l_now},
+    {"call", l_actor_call}, {"self", l_actor_self}, {NULL, NULL},
+};
+
+/* ---- state set-up ---- */
+
+static int loadlib_disabled(lua_State *L)
+{
+    lua_pushstring(L, "package.loadlib is disabled in safe mode");
+    return lua_error(L);
+}
+
+static int c_searcher_refusal(lua_State *L)
+{
+    lua_pushstring(L, "\n\tcan't load C modules in safe mode");
+    return 1;
+}
+
+static int embedded_searcher(lua_State *L)
+{
+    size_t len;
+    const char *name = luaL_checklstring(L, 1, &len);
+    char path[256];
+    const ab_embedded_file *f = NULL;
+    if (len < 200 && !strchr(name, '/') && !strchr(name, '.')) {
+        snprintf(path, sizeof path, "blocks/%s/init.lua", name);
+        f = ab_embedded_find(path);
+    }
+    if (!f) {
+        lua_pushfstring(L, "\n\tno embedded block '%s'", name);
+        return 1;
+    }
+    char chunk[300];
+    snprintf(chunk, sizeof chunk, "@embedded:%s", path);
+    if (luaL_loadbufferx(L, f->data, f->len, chunk, "t") != LUA_OK)
+        return lua_error(L);
+    lua_pushstring(L, chunk + 1);
+    return 2;
+}
+
+static int is_dir(const char *p)
+{
+    char buf[PATH_MAX];
+    snprintf(buf, sizeof buf, "%s/.", p);
+    return access(buf, F_OK) == 0;
+}
+
+static void setup_package(ab_vm *vm, lua_State *L)
+{
+    lua_getglobal(L, "package");
+    lua_pushcfunction(L, loadlib_disabled);
+    lua_setfield(L, -2, "loadlib");
+    lua_pushstring(L, "");
+    lua_setfield(L, -2, "cpath");
+
+    /* searchers: [preload, Lua, C refusal, embedded blocks] */
+    lua_getfield(L, -1, "searchers");
+    lua_pushcfunction(L, c_searcher_refusal);
+    lua_rawseti(L, -2, 3);
+    lua_pushcfunction(L, embedded_searcher);
+    lua_rawseti(L, -2, 4);
+    lua_pushnil(L);
+    lua_rawseti(L, -2, 5);
+    lua_pop(L, 1);
+
+    /* package.path: script dir, project blocks, exe blocks, then the default. A bare script
+     * file name uses "." (upstream's "/" quirk, spec 8.2 #11, is not replicated). */
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    const char *sp = vm->cfg.script_path;
+    const char *slash = strrchr(sp, '/');
+    if (slash) {
+        size_t dl = slash == sp ? 1 : (size_t)(slash - sp);
+        for (int i = 0; i < 2; i++) {
+            luaL_addlstring(&b, sp, dl);
+            luaL_addstring(&b, i == 0 ? "/?.lua;" : "/?/init.lua;");
+        }
+    } else {
+        luaL_addstring(&b, "./?.lua;./?/init.lua;");
+    }
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/blocks", vm->cfg.project_root);
+    if (is_dir(dir)) {
+        luaL_addstring(&b, dir);
+        luaL_addstring(&b, "/?.lua;");
+        luaL_addstring(&b, dir);
+        luaL_addstring(&b, "/?/init.lua;");
+    }
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 16);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *s = strrchr(exe, '/');
+        if (s) {
+            strcpy(s, "/blocks");
+            if (is_dir(exe)) {
+                luaL_addstring(&b, exe);
+                luaL_addstring(&b, "/?.lua;");
+                luaL_addstring(&b, exe);
+                luaL_addstring(&b, "/?/init.lua;");
+            }
+        }
+    }
+    lua_getfield(L, -2, "path");
+    luaL_addvalue(&b);
+    luaL_pushresult(&b);
+    lua_setfield(L, -2, "path");
+    lua_pop(L, 1);
+}
+
+static void open_std(lua_State *L)
+{
+    static const struct {
+        const char *name;
+        lua_CFunction open;
+    } mods[] = {
+        {"json", ab_open_std_json},         {"env", ab_open_std_env},
+        {"path", ab_open_std_path},         {"string", ab_open_std_string},
+        {"validate", ab_open_std_validate}, {"time", ab_open_std_time},
+        {"fs", ab_open_std_fs},
+    };
+    lua_newtable(L);
+    for (size_t i = 0; i < sizeof mods / sizeof mods[0]; i++) {
+        mods[i].open(L);
+        lua_setfield(L, -2, mods[i].name);
+    }
+    lua_setglobal(L, "std");
+}
+
+/* Runs an embedded glue chunk (src/lua/<name>.lua) with the sched table as its argument. */
+static int run_glue(lua_State *L, const char *name, char **err)
+{
+    char path[128];
+    snprintf(path, sizeof path, "src/lua/%s.lua", name);
+    const ab_embedded_file *f = ab_embedded_find(path);
+    AB_ASSERT(f != NULL);
+    char chunk[160];
+    snprintf(chunk, sizeof chunk, "=[agent-block %s]", name);
+    if (luaL_loadbufferx(L, f->data, f->len, chunk, "t") != LUA_OK) {
+        *err = ab_xasprintf("runtime error: glue %s: %s", name, lua_tostring(L, -1));
+        lua_pop(L, 1);
+        return -1;
+    }
+    lua_getfield(L, LUA_REGISTRYINDEX, "ab.sched");
+    if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+        *err = ab_xasprintf("runtime error: glue %s: %s", name, lua_tostring(L, -1));
+        lua_pop(L, 1);
+        return -1;
+    }
+    return 0;
+}
+
+static int init_state(ab_vm *vm, char **err)
+{
+    lua_State *L = vm->L;
+    static const luaL_Reg libs[] = {
+        {LUA_GNAME, luaopen_base},       {LUA_LOADLIBNAME, luaopen_package},
+        {LUA_COLIBNAME, luaopen_coroutine}, {LUA_TABLIBNAME, luaopen_table},
+        {LUA_IOLIBNAME, luaopen_io},     {LUA_OSLIBNAME, luaopen_os},
+        {LUA_STRLIBNAME, luaopen_string}, {LUA_MATHLIBNAME, luaopen_math},
+        {LUA_UTF8LIBNAME, luaopen_utf8}, {NULL, NULL},
+    };
+    for (const luaL_Reg *lib = libs; lib->func; lib++) {
+        luaL_requiref(L, lib->name, lib->func, 1);
+        lua_pop(L, 1);
+    }
+    setup_package(vm, L);
+
+    lua_pushstring(L, vm->cfg.script_name);
+    lua_setglobal(L, "_SCRIPT_NAME");
+    if (vm->prompt) {
+        lua_pushlstring(L, vm->prompt, vm->cfg.prompt_len);
+        lua_setglobal(L, "_PROMPT");
+    }
+    if (vm->context) {
+        lua_pushlstring(L, vm->context, vm->cfg.context_len);
+        lua_setglobal(L, "_CONTEXT");
+    }
+
+    open_std(L);
+    ab_open_log(L);
+    lua_setglobal(L, "log");
+    ab_open_tool(L);
+    lua_setglobal(L, "tool");
+
+    luaL_newlib(L, sched_funcs);
+    lua_setfield(L, LUA_REGISTRYINDEX, "ab.sched");
+    if (run_glue(L, "task", err) || run_glue(L, "mesh", err))
+        return -1;
+    return 0;
+}
+
+/* ---- actor ops ---- */
+
+static void start_main(ab_vm *vm)
+{
+    lua_State *L = vm->L;
+    vm->started = 1;
+    int st = luaL_loadfilex(L, vm->cfg.script_path, "t");
+    if (st != LUA_OK) {
+        const char *msg = lua_tostring(L, -1);
+        if (st == LUA_ERRFILE) {
+            /* "cannot open <path>" -> "script error: <path>: <os error>" */
+            char *e = ab_xasprintf("script error: %s: %s (os error %d)", vm->cfg.script_path,
+                                   strerror(errno ? errno : ENOENT), errno ? errno : ENOENT);
+            vm->error = e;
+        } else if (st == LUA_ERRSYNTAX) {
+            vm->error = ab_xasprintf("script error: lua error: syntax error: %s", msg);
+        } else {
+            vm->error = ab_xasprintf("script error: lua error: %s", msg);
+        }
+        lua_pop(L, 1);
+        vm->main_done = 1;
+        check_exit(vm);
+        return;
+    }
+    fiber_new(vm, L, 0, FK_MAIN);
+    run_ready(vm);
+}
+
+static void start_call(ab_actor *self, ab_vm *vm, ab_msg *m)
+{
+    lua_State *L = vm->L;
+    if (vm->exited || atomic_load(&vm->interrupt) == INT_CANCEL) {
+        ab_reply_error(vm->rt, m, AB_ECLOSED, "vm closed");
+        return;
+    }
+    lua_getglobal(L, "__ab_on_call");
+    int n = ab_mpack_decode_lua(L, m->body, m->len);
+    if (n < 0) {
+        lua_pop(L, 1);
+        ab_reply_error(vm->rt, m, AB_EPROTO, "malformed call");
+        return;
+    }
+    fiber *f = fiber_new(vm, L, n, FK_CALL);
+    f->call = m;
+    ab_msg_keep(self);
+}
+
+static void handle(ab_actor *self, ab_msg *m)
+{
+    ab_vm *vm = ab_actor_ud(self);
+    switch (m->type) {
+    case AB_MSG_RUN:
+        if (!vm->started)
+            start_main(vm);
+        return;
+    case AB_MSG_REPLY:
+        on_reply(vm, m);
+        break;
+    case AB_MSG_WAKE:
+        vm->wake_pending = 0;
+        break;
+    case AB_MSG_CALL_LUA:
+        start_call(self, vm, m);
+        break;
+    default:
+        if (m->flags & AB_MSG_F_CALL)
+            ab_reply_error(vm->rt, m, AB_EINVAL, "unsupported message");
+        return;
+    }
+    if (!vm->exited)
+        run_ready(vm);
+}
+
+/* Cancellation reached the VM (its thread, between turns): every fiber is dropped at its
+ * suspension point, and the VM exits with AB_RUN_CANCELLED. */
+static void cancel(ab_actor *self)
+{
+    ab_vm *vm = ab_actor_ud(self);
+    atomic_store(&vm->interrupt, INT_CANCEL);
+    while (vm->all_head)
+        fiber_free(vm, vm->all_head, 1);
+    vm->main_done = 1;
+    vm_exit(vm, AB_RUN_CANCELLED, "cancelled");
+}
+
+static void interrupt(ab_actor *self)
+{
+    ab_vm_interrupt(ab_actor_ud(self));
+}
+
+static void destroy(ab_actor *self)
+{
+    ab_vm *vm = ab_actor_ud(self);
+    vms_remove(vm);
+    if (vm->L) {
+        /* Free fibers' C state; lua_close then collects their coroutines. */
+        while (vm->all_head)
+            fiber_free(vm, vm->all_head, 0);
+        lua_close(vm->L);
+    }
+    pthread_mutex_destroy(&vm->run_mu);
+    free(vm->slots);
+    free(vm->error);
+    free(vm->prompt);
+    free(vm->context);
+    free((char *)vm->cfg.script_path);
+    free((char *)vm->cfg.script_name);
+    free((char *)vm->cfg.project_root);
+    free((char *)vm->cfg.agent_id);
+    free(vm);
+}
+
+static const ab_actor_ops vm_ops = {
+    .name = "vm",
+    .handle = handle,
+    .cancel = cancel,
+    .interrupt = interrupt,
+    .destroy = destroy,
+};
+
+static char *dup_or_null(const char *s, size_t n)
+{
+    return s ? ab_xstrndup(s, n) : NULL;
+}
+
+int ab_vm_spawn(ab_rt *rt, const ab_vm_config *cfg, ab_handle *out, char **err)
+{
+    ab_vm *vm = ab_xcalloc(1, sizeof *vm);
+    vm->rt = rt;
+    vm->cfg = *cfg;
+    vm->cfg.script_path = ab_xstrdup(cfg->script_path);
+    vm->cfg.script_name = ab_xstrdup(cfg->script_name ? cfg->script_name : "unknown");
+    vm->cfg.project_root = ab_xstrdup(cfg->project_root ? cfg->project_root : ".");
+    vm->cfg.agent_id = ab_xstrdup(cfg->agent_id ? cfg->agent_id : "");
+    vm->prompt = dup_or_null(cfg->prompt, cfg->prompt_len);
+    vm->context = dup_or_null(cfg->context, cfg->context_len);
+    vm->cfg.prompt = vm->prompt;
+    vm->cfg.context = vm->context;
+    pthread_mutex_init(&vm->run_mu, NULL);
+    atomic_init(&vm->interrupt, INT_NONE);
+
+    vm->L = lua_newstate(vm_alloc, vm);
+    if (!vm->L) {
+        *err = ab_xstrdup("runtime error: cannot create a Lua state");
+        destroy_unspawned:
+        pthread_mutex_destroy(&vm->run_mu);
+        if (vm->L)
+            lua_close(vm->L);
+        free(vm->prompt);
+        free(vm->context);
+        free((char *)vm->cfg.script_path);
+        free((char *)vm->cfg.script_name);
+        free((char *)vm->cfg.project_root);
+        free((char *)vm->cfg.agent_id);
+        free(vm);
+        return AB_ENOMEM;
+    }
+    *(fiber **)lua_getextraspace(vm->L) = NULL;
+    if (init_state(vm, err) != 0)
+        goto destroy_unspawned;
+    /* The ceiling applies to the script, not to the runtime's own set-up. */
+    vm->mem_limit = cfg->memory_limit;
+    vm->self = ab_actor_spawn(rt, &vm_ops, vm, AB_ACTOR_WORKER);
+    vms_add(vm);
+    *out = vm->self;
+    return 0;
+}
