@@ -91,6 +91,10 @@ void ab_config_init(ab_config *cfg);
  * "script error: lua error: runtime error: @x.lua:3: boom". Blocks the calling thread. */
 ab_run_status ab_run(const ab_config *cfg, char **errmsg);
 
+/* The signal number (SIGINT, SIGTERM) that cancelled the last ab_run with handle_signals set,
+ * 0 if none. The CLI exits with 128 + this value when a run ends AB_RUN_CANCELLED by signal. */
+int ab_last_signal(void);
+
 /* "agent-block 0.1.0 (upstream 0.25.0)" */
 const char *ab_version_string(void);
 
