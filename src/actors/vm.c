@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <lauxlib.h>
@@ -343,8 +344,9 @@ static void hook(lua_State *L, lua_Debug *ar)
 static void arm_locked(ab_vm *vm)
 {
     if (vm->running) {
-        /* Count 100: re-raises every 100 instructions, so a pcall cannot swallow the kill. */
-        lua_sethook(vm->running, hook, LUA_MASKCOUNT, 100);
+        /* Count 1: the error is raised again at the first instruction after any pcall that
+         * caught it, so no loop of pcalls can swallow a kill or a step limit. */
+        lua_sethook(vm->running, hook, LUA_MASKCOUNT, 1);
         vm->hook_armed = 1;
     }
 }
@@ -391,7 +393,11 @@ static void vm_exit(ab_vm *vm, int status, const char *msg)
 
 static void check_exit(ab_vm *vm)
 {
-    if (vm->main_done && vm->n_fibers == 0 && !vm->exited)
+    if (!vm->main_done || vm->n_fibers != 0 || vm->exited)
+        return;
+    if (atomic_load(&vm->interrupt) == INT_CANCEL)
+        vm_exit(vm, AB_RUN_CANCELLED, "cancelled");
+    else
         vm_exit(vm, vm->error ? AB_RUN_SCRIPT_ERROR : AB_RUN_OK, vm->error);
 }
 
@@ -433,7 +439,7 @@ static void fiber_finished(ab_vm *vm, fiber *f, int status, int nres)
     switch (f->kind) {
     case FK_MAIN:
         vm->main_done = 1;
-        if (status != LUA_OK && !vm->error)
+        if (status != LUA_OK && !vm->error && atomic_load(&vm->interrupt) != INT_CANCEL)
             vm->error = error_text(vm, f->co, status);
         break;
     case FK_CALL:
@@ -795,9 +801,8 @@ static int embedded_searcher(lua_State *L)
 
 static int is_dir(const char *p)
 {
-    char buf[PATH_MAX];
-    snprintf(buf, sizeof buf, "%s/.", p);
-    return access(buf, F_OK) == 0;
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
 static void setup_package(ab_vm *vm, lua_State *L)
