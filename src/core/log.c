@@ -228,7 +228,8 @@ void ab_log_raw(ab_log_level lvl, const char *target, const char *msg, size_t le
         free(line);
 }
 
-void ab_logv(ab_log_level lvl, const char *target, const char *fmt, va_list ap)
+__attribute__((format(printf, 3, 0))) void ab_logv(ab_log_level lvl, const char *target,
+                                                   const char *fmt, va_list ap)
 {
     if (!ab_log_enabled(lvl, target))
         return;
