@@ -10,6 +10,7 @@
 #define AB_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 typedef enum ab_log_level {
     AB_LOG_OFF = 0,
