@@ -42,7 +42,7 @@ static const char *const harness_prelude =
     "  return table.concat(c, '|')\n"
     "end\n";
 
-static lua_State *harness_new(void)
+static inline lua_State *harness_new(void)
 {
     lua_State *L = luaL_newstate();
     assert_non_null(L);
@@ -69,7 +69,7 @@ static lua_State *harness_new(void)
     return L;
 }
 
-static void harness_run(lua_State *L, const char *code, const char *file, int line)
+static inline void harness_run(lua_State *L, const char *code, const char *file, int line)
 {
     if (luaL_dostring(L, code) != LUA_OK)
         fail_msg("%s:%d: %s", file, line, lua_tostring(L, -1));
@@ -78,13 +78,13 @@ static void harness_run(lua_State *L, const char *code, const char *file, int li
 
 #define RUN(L, code) harness_run(L, code, __FILE__, __LINE__)
 
-static int harness_setup(void **state)
+static inline int harness_setup(void **state)
 {
     *state = harness_new();
     return 0;
 }
 
-static int harness_teardown(void **state)
+static inline int harness_teardown(void **state)
 {
     lua_close(*state);
     return 0;
