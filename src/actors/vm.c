@@ -84,7 +84,7 @@ struct ab_vm {
     uint32_t n_slots, free_slot; /* free list head: index + 1, 0 = none */
 
     /* lifecycle */
-    int started, main_done, exited;
+    int started, main_done, exited, cancelled;
     int status;
     char *error;
 
@@ -501,7 +501,7 @@ static void run_ready(ab_vm *vm)
 {
     /* Only the fibers ready now: one that keeps yielding lets the mailbox in between. */
     fiber *last = vm->ready_tail;
-    while (vm->ready_head && !vm->exited) {
+    while (vm->ready_head && !vm->cancelled) {
         fiber *f = vm->ready_head;
         vm->ready_head = f->next;
         if (!vm->ready_head)
@@ -511,7 +511,7 @@ static void run_ready(ab_vm *vm)
         if (f == last)
             break;
     }
-    if (vm->ready_head && !vm->exited)
+    if (vm->ready_head && !vm->cancelled)
         self_wake(vm);
     check_exit(vm);
 }
@@ -760,7 +760,15 @@ static const luaL_Reg sched_funcs[] = {
     {"spawn", l_spawn},     {"park", l_park},       {"park_for", l_park_for},
     {"wake", l_wake},       {"kill", l_kill},       {"yield", l_yield},
     {"current", l_current}, {"is_fiber", l_is_fiber}, {"now", l_now},
-    {"call", l_actor_call}, {"self", l_actor_self}, {NULL, NULL},
+    {NULL, NULL},
+};
+
+/* The `actor` global of VMs created with actor_api (benchmarks, embedders): call another VM
+ * actor by handle; the callee runs its global __ab_on_call(...). */
+static const luaL_Reg actor_funcs[] = {
+    {"call", l_actor_call},
+    {"self", l_actor_self},
+    {NULL, NULL},
 };
 
 /* ---- state set-up ---- */
@@ -945,6 +953,10 @@ static int init_state(ab_vm *vm, char **err)
 
     luaL_newlib(L, sched_funcs);
     lua_setfield(L, LUA_REGISTRYINDEX, "ab.sched");
+    if (vm->cfg.actor_api) {
+        luaL_newlib(L, actor_funcs);
+        lua_setglobal(L, "actor");
+    }
     if (run_glue(L, "task", err) || run_glue(L, "mesh", err))
         return -1;
     return 0;
@@ -981,8 +993,8 @@ static void start_main(ab_vm *vm)
 static void start_call(ab_actor *self, ab_vm *vm, ab_msg *m)
 {
     lua_State *L = vm->L;
-    if (vm->exited || atomic_load(&vm->interrupt) == INT_CANCEL) {
-        ab_reply_error(vm->rt, m, AB_ECLOSED, "vm closed");
+    if (vm->cancelled) {
+        ab_reply_error(vm->rt, m, AB_ECANCELED, "cancelled");
         return;
     }
     lua_getglobal(L, "__ab_on_call");
@@ -1019,7 +1031,7 @@ static void handle(ab_actor *self, ab_msg *m)
             ab_reply_error(vm->rt, m, AB_EINVAL, "unsupported message");
         return;
     }
-    if (!vm->exited)
+    if (!vm->cancelled)
         run_ready(vm);
 }
 
@@ -1029,6 +1041,7 @@ static void cancel(ab_actor *self)
 {
     ab_vm *vm = ab_actor_ud(self);
     atomic_store(&vm->interrupt, INT_CANCEL);
+    vm->cancelled = 1;
     while (vm->all_head)
         fiber_free(vm, vm->all_head, 1);
     vm->main_done = 1;
