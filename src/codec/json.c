@@ -1,20 +1,15 @@
 /*
- * json.c - Lua <-> JSON conversions, rules A and B (spec core §0.3).
+ * json.c - Lua -> JSON, rules A and B (spec core §0.3), and the shared number/UTF-8 helpers.
+ * The decoder lives in json_decode.c.
  *
  * Encoding walks the Lua value once and writes canonical JSON into a growable byte buffer owned
- * by a full userdata (so a memory error raised mid-way leaks nothing). Object keys are collected
- * with their values left on the Lua stack, sorted byte-wise with qsort and emitted; integer and
- * float keys are stringified the way Rust's Display does (mlua-batteries: i.to_string(),
- * n.to_string()). When two keys stringify alike (1 and "1") the later one in next() order wins,
- * like serde_json's Map::insert. Floats use the ryu layout serde_json prints (1.0, 1e20, 1e-7).
- *
- * Decoding is a hand-written parser that builds Lua values directly (no intermediate tree) and
- * reproduces serde_json's error texts and positions ("expected value at line 1 column 1").
- * Positions are byte columns computed the way serde_json's SliceRead does. serde_json's own
- * recursion limit (128) fires before the converter's "JSON nesting too deep" check could: 127
- * nested containers decode, the 128th opening bracket fails with "recursion limit exceeded".
- * Strings must be UTF-8; invalid bytes inside a string report serde_json::from_slice's
- * "invalid unicode code point", positioned after the closing quote.
+ * by a full userdata (so a memory error raised mid-way leaks nothing); one such scratch is cached
+ * per VM in the registry. Object keys are collected with their values left on the Lua stack,
+ * sorted byte-wise and emitted; integer and float keys are stringified the way Rust's Display
+ * does (mlua-batteries: i.to_string(), n.to_string()). When two keys stringify alike (1 and "1")
+ * the later one in next() order wins, like serde_json's Map::insert. Floats use the ryu layout
+ * serde_json prints (1.0, 1e20, 1e-7). Tables are read raw (no metamethods); cycles end at the
+ * depth limit. Strings must be UTF-8 in both rules (mlua's to_str), reported with mlua's text.
  */
 #include "codec/json.h"
 
@@ -28,6 +23,7 @@
 #include <lauxlib.h>
 
 #include "bridges/bridges.h"
+#include "codec/json_internal.h"
 #include "core/common.h"
 
 /* ---------------------------------------------------------------------------------------------
@@ -92,8 +88,7 @@ static int utf8_check(const unsigned char *s, size_t len, size_t *valid_up_to, i
     return 1;
 }
 
-/* Length of the valid UTF-8 sequence starting at p (a byte >= 0x80), or 0 if invalid. */
-static inline size_t utf8_seq(const unsigned char *p, const unsigned char *end)
+size_t ab__json_utf8_seq(const unsigned char *p, const unsigned char *end)
 {
     size_t vu;
     int el;
@@ -108,42 +103,74 @@ static inline size_t utf8_seq(const unsigned char *p, const unsigned char *end)
     return utf8_check(p, w, &vu, &el) ? w : 0;
 }
 
-static size_t utf8_put(char *o, uint32_t cp)
-{
-    if (cp < 0x80) {
-        o[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        o[0] = (char)(0xC0 | (cp >> 6));
-        o[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xE0 | (cp >> 12));
-        o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        o[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    o[0] = (char)(0xF0 | (cp >> 18));
-    o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    o[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
 /* ---------------------------------------------------------------------------------------------
  * Numbers
  */
 
+const double ab__json_pow10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                   1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                   1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* Digits of u without trailing zeros into dig; *zeros gets the number stripped. */
+static int u64_digits(uint64_t u, char *dig, int *zeros)
+{
+    char tmp[24];
+    int n = 0, z = 0;
+    while (u % 10 == 0) {
+        u /= 10;
+        z++;
+    }
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    for (int k = 0; k < n; k++)
+        dig[k] = tmp[n - 1 - k];
+    *zeros = z;
+    return n;
+}
+
+/* Exact fast path: finds v = m / 10^k with an integer m of at most 15 significant digits, the
+ * common case for data. m and 10^k are exact doubles and the division is correctly rounded, so
+ * m / 10^k == v proves the decimal round-trips; a round-tripping decimal of <= 15 significant
+ * digits is unique, so it is also the shortest. Returns the digit count or 0. */
+static int short_digits_fast(double v, char *dig, int *exp10)
+{
+    int zeros;
+    if (v < 1e-7 || v >= 1e19)
+        return 0;
+    if (v >= 1.0 && v == floor(v)) {
+        int n = u64_digits((uint64_t)v, dig, &zeros);
+        if (n > 15)
+            return 0;
+        *exp10 = n + zeros - 1;
+        return n;
+    }
+    for (int k = 1; k <= 22; k++) {
+        double m = v * ab__json_pow10[k];
+        if (m >= 1e15)
+            return 0;
+        if (m == floor(m) && m / ab__json_pow10[k] == v) {
+            int n = u64_digits((uint64_t)m, dig, &zeros);
+            *exp10 = n + zeros - 1 - k;
+            return n;
+        }
+    }
+    return 0;
+}
+
 /* Shortest decimal digits that round-trip a positive finite double: writes them (no trailing
  * zeros, at most 17) to dig and the decimal exponent of the first digit to *exp10
- * (v ~= d.ddd x 10^exp10). Returns the digit count. A <= 15-digit representation is unique
- * for normal doubles, so trying 15, 16, 17 significant digits finds the shortest; subnormals
- * have fewer bits and need the full search from 1. */
+ * (v ~= d.ddd x 10^exp10). Returns the digit count. After the exact fast path, tries 15, 16
+ * and 17 significant digits with correctly rounded printf: a <= 15-digit representation is
+ * unique for normal doubles, so the first that reads back is the shortest; subnormals have
+ * fewer bits and need the full search from 1. */
 static int shortest_digits(double v, char *dig, int *exp10)
 {
     char tmp[40];
+    int n = short_digits_fast(v, dig, exp10);
+    if (n > 0)
+        return n;
     int p = v < DBL_MIN ? 1 : 15;
     for (; p < 17; p++) {
         snprintf(tmp, sizeof tmp, "%.*e", p - 1, v);
@@ -152,7 +179,7 @@ static int shortest_digits(double v, char *dig, int *exp10)
     }
     if (p == 17)
         snprintf(tmp, sizeof tmp, "%.16e", v);
-    int n = 0;
+    n = 0;
     const char *t = tmp;
     for (; *t != 'e'; t++) {
         if (*t >= '0' && *t <= '9')
@@ -297,7 +324,12 @@ struct scratch {
     size_t nkeys, kcap;
     char *arena;
     size_t alen, acap;
+    int busy; /* in use by an encode further up the C stack (a __gc hook may encode) */
 };
+
+/* Registry key of the per-VM cached scratch; buffers above this size are not kept. */
+static const char scratch_key = 0;
+#define SCRATCH_KEEP (64 * 1024)
 
 static void *grow(lua_State *L, struct scratch *sc, void *p, size_t *cap, size_t need, size_t elem)
 {
@@ -314,9 +346,8 @@ static void *grow(lua_State *L, struct scratch *sc, void *p, size_t *cap, size_t
     return np;
 }
 
-static int scratch_gc(lua_State *L)
+static void scratch_free(struct scratch *sc)
 {
-    struct scratch *sc = lua_touserdata(L, 1);
     if (sc->out != NULL)
         sc->alloc(sc->aud, sc->out, sc->cap, 0);
     if (sc->keys != NULL)
@@ -327,6 +358,11 @@ static int scratch_gc(lua_State *L)
     sc->keys = NULL;
     sc->arena = NULL;
     sc->cap = sc->kcap = sc->acap = 0;
+}
+
+static int scratch_gc(lua_State *L)
+{
+    scratch_free(lua_touserdata(L, 1));
     return 0;
 }
 
@@ -385,17 +421,15 @@ static void out_newline_indent(struct enc *e)
     e->sc->len += n;
 }
 
-/* Byte classes for string escaping: 0 copy as is, 1 escape, 2 non-ASCII (validate, copy). */
-static unsigned char esc_class[256];
+/* Byte classes for string escaping: 0 copy as is, 1 escape, 2 non-ASCII (validate, copy).
+ * Constant, so VMs on several threads share it without a race. */
+static const unsigned char esc_class[256] = {
+    [0 ... 0x1F] = 1,
+    ['"'] = 1,
+    ['\\'] = 1,
+    [0x80 ... 0xFF] = 2,
+};
 static const char hexdig[] = "0123456789abcdef";
-
-static void esc_init(void)
-{
-    if (esc_class['"'] == 1)
-        return;
-    for (int c = 0; c < 256; c++)
-        esc_class[c] = c < 0x20 || c == '"' || c == '\\' ? 1 : c >= 0x80 ? 2 : 0;
-}
 
 /* Escape sequence for one byte of class 1 into o (returns its length). */
 static size_t esc_one(unsigned char c, char *o)
@@ -461,7 +495,7 @@ static int enc_string(struct enc *e, const char *s, size_t len)
             continue;
         }
         if (cls == 2) {
-            size_t w = utf8_seq(p, end);
+            size_t w = ab__json_utf8_seq(p, end);
             if (AB_UNLIKELY(w == 0)) {
                 utf8_error(e, s, len);
                 return -1;
@@ -487,7 +521,6 @@ static int enc_string(struct enc *e, const char *s, size_t len)
 void ab_json_add_string(luaL_Buffer *b, const char *s, size_t len)
 {
     const unsigned char *p = (const unsigned char *)s, *end = p + len, *run = p;
-    esc_init();
     luaL_addchar(b, '"');
     for (; p < end; p++) {
         if (esc_class[*p] != 1)
@@ -662,7 +695,17 @@ static int enc_object(struct enc *e, int idx, int depth)
     struct key *keys = sc->keys + kbase;
     for (int i = 0; i < count; i++)
         keys[i].s = key_bytes(e, &keys[i]);
-    qsort(keys, (size_t)count, sizeof *keys, key_cmp);
+    if (count <= 12) {
+        for (int i = 1; i < count; i++) {
+            struct key k = keys[i];
+            int j = i;
+            for (; j > 0 && key_cmp(&keys[j - 1], &k) > 0; j--)
+                keys[j] = keys[j - 1];
+            keys[j] = k;
+        }
+    } else {
+        qsort(keys, (size_t)count, sizeof *keys, key_cmp);
+    }
     for (int i = 0; i < count; i++) {
         if (keys[i].ktype != LUA_TSTRING)
             keys[i].s = NULL; /* the arena may move while values are encoded */
@@ -804,7 +847,6 @@ int ab_json_encode(lua_State *L, int idx, ab_json_rule rule, int pretty)
 {
     struct enc e;
     idx = lua_absindex(L, idx);
-    esc_init();
     luaL_checkstack(L, 8, "JSON encoding");
     int base = lua_gettop(L);
     e.L = L;
@@ -812,550 +854,31 @@ int ab_json_encode(lua_State *L, int idx, ab_json_rule rule, int pretty)
     e.pretty = pretty;
     e.indent = 0;
     e.err[0] = '\0';
-    e.sc = scratch_new(L);
+    /* Reuse the VM's cached scratch unless an outer encode holds it (or a memory error left it
+     * marked busy: then every call gets a fresh one, which is only slower). */
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &scratch_key);
+    e.sc = lua_touserdata(L, -1);
+    if (e.sc == NULL || e.sc->busy) {
+        int cache = e.sc == NULL;
+        lua_pop(L, 1);
+        e.sc = scratch_new(L);
+        if (cache) {
+            lua_pushvalue(L, -1);
+            lua_rawsetp(L, LUA_REGISTRYINDEX, &scratch_key);
+        }
+    }
+    e.sc->busy = 1;
+    e.sc->len = e.sc->nkeys = e.sc->alen = 0;
     int rc = enc_value(&e, idx, 0);
     if (rc == 0)
         lua_pushlstring(L, e.sc->out, e.sc->len);
     else
         lua_pushstring(L, e.err);
-    lua_pushcfunction(L, scratch_gc); /* free the buffers now, not at the next collection */
-    lua_pushvalue(L, base + 1);
-    lua_call(L, 1, 0);
+    e.sc->busy = 0;
+    if (e.sc->cap > SCRATCH_KEEP || e.sc->acap > SCRATCH_KEEP ||
+        e.sc->kcap * sizeof(struct key) > SCRATCH_KEEP)
+        scratch_free(e.sc);   /* do not pin a large buffer until the VM closes */
     lua_replace(L, base + 1); /* drop the scratch and anything left above it */
     lua_settop(L, base + 1);
     return rc == 0;
-}
-
-/* ---------------------------------------------------------------------------------------------
- * Decoder
- */
-
-enum derr {
-    E_EOF_LIST,
-    E_EOF_OBJECT,
-    E_EOF_STRING,
-    E_EOF_VALUE,
-    E_COLON,
-    E_LIST_COMMA_END,
-    E_OBJECT_COMMA_END,
-    E_IDENT,
-    E_VALUE,
-    E_ESCAPE,
-    E_NUMBER,
-    E_RANGE,
-    E_CODEPOINT,
-    E_CONTROL,
-    E_KEY_STRING,
-    E_SURROGATE,
-    E_TRAILING_COMMA,
-    E_TRAILING_CHARS,
-    E_HEX_END,
-    E_RECURSION,
-};
-
-static const char *const derr_text[] = {
-    [E_EOF_LIST] = "EOF while parsing a list",
-    [E_EOF_OBJECT] = "EOF while parsing an object",
-    [E_EOF_STRING] = "EOF while parsing a string",
-    [E_EOF_VALUE] = "EOF while parsing a value",
-    [E_COLON] = "expected `:`",
-    [E_LIST_COMMA_END] = "expected `,` or `]`",
-    [E_OBJECT_COMMA_END] = "expected `,` or `}`",
-    [E_IDENT] = "expected ident",
-    [E_VALUE] = "expected value",
-    [E_ESCAPE] = "invalid escape",
-    [E_NUMBER] = "invalid number",
-    [E_RANGE] = "number out of range",
-    [E_CODEPOINT] = "invalid unicode code point",
-    [E_CONTROL] = "control character (\\u0000-\\u001F) found while parsing a string",
-    [E_KEY_STRING] = "key must be a string",
-    [E_SURROGATE] = "lone leading surrogate in hex escape",
-    [E_TRAILING_COMMA] = "trailing comma",
-    [E_TRAILING_CHARS] = "trailing characters",
-    [E_HEX_END] = "unexpected end of hex escape",
-    [E_RECURSION] = "recursion limit exceeded",
-};
-
-struct dec {
-    lua_State *L;
-    const unsigned char *s;
-    size_t len;
-    size_t i;
-    ab_json_rule rule;
-    int remaining_depth;
-    enum derr code;
-    size_t epos; /* serde_json's position_of_index argument */
-};
-
-/* serde_json's error(): the position is the current index. */
-static int derror(struct dec *d, enum derr code, size_t pos)
-{
-    d->code = code;
-    d->epos = pos;
-    return -1;
-}
-
-/* serde_json's peek_error(): the position includes the peeked byte. */
-static int dpeek_error(struct dec *d, enum derr code)
-{
-    return derror(d, code, d->i + 1 < d->len ? d->i + 1 : d->len);
-}
-
-/* Byte classes inside strings: 0 plain, 1 '"', 2 '\\', 3 control, 4 non-ASCII. */
-static unsigned char str_class[256];
-
-static void str_init(void)
-{
-    if (str_class['"'] == 1)
-        return;
-    for (int c = 0; c < 256; c++)
-        str_class[c] = c == '"' ? 1 : c == '\\' ? 2 : c < 0x20 ? 3 : c >= 0x80 ? 4 : 0;
-}
-
-static inline int skip_ws(struct dec *d)
-{
-    while (d->i < d->len) {
-        unsigned char c = d->s[d->i];
-        if (c != ' ' && c != '\n' && c != '\t' && c != '\r')
-            return c;
-        d->i++;
-    }
-    return -1;
-}
-
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-static int hex4(struct dec *d, unsigned *out)
-{
-    if (d->len - d->i < 4) {
-        d->i = d->len;
-        return derror(d, E_EOF_STRING, d->len);
-    }
-    int v = 0;
-    int bad = 0;
-    for (int k = 0; k < 4; k++) {
-        int h = hexval(d->s[d->i + (size_t)k]);
-        bad |= h < 0;
-        v = v * 16 + (h & 15);
-    }
-    d->i += 4;
-    if (bad)
-        return derror(d, E_ESCAPE, d->i);
-    *out = (unsigned)v;
-    return 0;
-}
-
-/* After "\\u": decodes the escape (and a following low surrogate) into b. */
-static int parse_unicode(struct dec *d, luaL_Buffer *b)
-{
-    unsigned n, n2;
-    char tmp[4];
-    if (hex4(d, &n) < 0)
-        return -1;
-    if (n >= 0xDC00 && n <= 0xDFFF)
-        return derror(d, E_SURROGATE, d->i);
-    if (n < 0xD800 || n > 0xDBFF) {
-        luaL_addlstring(b, tmp, utf8_put(tmp, n));
-        return 0;
-    }
-    for (int k = 0; k < 2; k++) {
-        if (d->i >= d->len)
-            return derror(d, E_EOF_STRING, d->len);
-        if (d->s[d->i++] != (k == 0 ? '\\' : 'u'))
-            return derror(d, E_HEX_END, d->i);
-    }
-    if (hex4(d, &n2) < 0)
-        return -1;
-    if (n2 < 0xDC00 || n2 > 0xDFFF)
-        return derror(d, E_SURROGATE, d->i);
-    uint32_t cp = (((uint32_t)(n - 0xD800) << 10) | (n2 - 0xDC00)) + 0x10000;
-    luaL_addlstring(b, tmp, utf8_put(tmp, cp));
-    return 0;
-}
-
-/* Slow path of parse_string once an escape was seen at d->i; start is the first byte of the
- * current unflushed run. Pushes the string. */
-static int parse_string_escaped(struct dec *d, size_t start, int bad_utf8)
-{
-    luaL_Buffer b;
-    luaL_buffinit(d->L, &b);
-    const unsigned char *s = d->s;
-    for (;;) {
-        /* d->i is at a byte of class != 0 */
-        unsigned char c = s[d->i];
-        unsigned char cls = str_class[c];
-        if (cls == 1) {
-            luaL_addlstring(&b, (const char *)s + start, d->i - start);
-            d->i++;
-            if (bad_utf8)
-                return derror(d, E_CODEPOINT, d->i);
-            luaL_pushresult(&b);
-            return 0;
-        }
-        if (cls == 3) {
-            d->i++;
-            return derror(d, E_CONTROL, d->i);
-        }
-        if (cls == 4) {
-            size_t w = utf8_seq(s + d->i, s + d->len);
-            if (w == 0) {
-                bad_utf8 = 1;
-                w = 1;
-            }
-            d->i += w;
-        } else {
-            luaL_addlstring(&b, (const char *)s + start, d->i - start);
-            d->i++;
-            if (d->i >= d->len)
-                return derror(d, E_EOF_STRING, d->len);
-            c = s[d->i++];
-            char ch;
-            switch (c) {
-            case '"':
-                ch = '"';
-                break;
-            case '\\':
-                ch = '\\';
-                break;
-            case '/':
-                ch = '/';
-                break;
-            case 'b':
-                ch = '\b';
-                break;
-            case 'f':
-                ch = '\f';
-                break;
-            case 'n':
-                ch = '\n';
-                break;
-            case 'r':
-                ch = '\r';
-                break;
-            case 't':
-                ch = '\t';
-                break;
-            case 'u':
-                if (parse_unicode(d, &b) < 0)
-                    return -1;
-                ch = 0;
-                break;
-            default:
-                return derror(d, E_ESCAPE, d->i);
-            }
-            if (c != 'u')
-                luaL_addchar(&b, ch);
-            start = d->i;
-        }
-        while (d->i < d->len && str_class[s[d->i]] == 0)
-            d->i++;
-        if (d->i >= d->len)
-            return derror(d, E_EOF_STRING, d->len);
-    }
-}
-
-/* d->i is just after the opening quote. Pushes the string. */
-static int parse_string(struct dec *d)
-{
-    const unsigned char *s = d->s;
-    size_t start = d->i, i = d->i, len = d->len;
-    int bad_utf8 = 0;
-    for (;;) {
-        while (i < len && str_class[s[i]] == 0)
-            i++;
-        if (AB_UNLIKELY(i >= len)) {
-            d->i = len;
-            return derror(d, E_EOF_STRING, len);
-        }
-        unsigned char cls = str_class[s[i]];
-        if (cls == 1) {
-            d->i = i + 1;
-            if (bad_utf8)
-                return derror(d, E_CODEPOINT, d->i);
-            lua_pushlstring(d->L, (const char *)s + start, i - start);
-            return 0;
-        }
-        if (cls == 4) {
-            size_t w = utf8_seq(s + i, s + len);
-            if (w == 0) {
-                bad_utf8 = 1;
-                w = 1;
-            }
-            i += w;
-            continue;
-        }
-        if (cls == 3) {
-            d->i = i + 1;
-            return derror(d, E_CONTROL, d->i);
-        }
-        d->i = i;
-        return parse_string_escaped(d, start, bad_utf8);
-    }
-}
-
-static int is_digit(int c)
-{
-    return c >= '0' && c <= '9';
-}
-
-/* d->i is at the first digit (after any '-'). Pushes an integer or a float. */
-static int parse_number(struct dec *d, int neg)
-{
-    const unsigned char *s = d->s;
-    size_t len = d->len;
-    size_t start = neg ? d->i - 1 : d->i;
-    uint64_t sig = 0;
-    int is_float = 0;
-    if (d->i >= len)
-        return derror(d, E_NUMBER, d->i);
-    int c = s[d->i++];
-    if (c == '0') {
-        if (d->i < len && is_digit(s[d->i]))
-            return dpeek_error(d, E_NUMBER);
-    } else if (c >= '1' && c <= '9') {
-        sig = (uint64_t)(c - '0');
-        while (d->i < len && is_digit(s[d->i])) {
-            unsigned dg = (unsigned)(s[d->i] - '0');
-            if (sig > (UINT64_MAX - dg) / 10)
-                is_float = 1;
-            else
-                sig = sig * 10 + dg;
-            d->i++;
-        }
-    } else {
-        return derror(d, E_NUMBER, d->i);
-    }
-    if (d->i < len && s[d->i] == '.') {
-        d->i++;
-        size_t digits = d->i;
-        while (d->i < len && is_digit(s[d->i]))
-            d->i++;
-        if (d->i == digits)
-            return dpeek_error(d, d->i < len ? E_NUMBER : E_EOF_VALUE);
-        is_float = 1;
-    }
-    if (d->i < len && (s[d->i] == 'e' || s[d->i] == 'E')) {
-        d->i++;
-        if (d->i < len && (s[d->i] == '+' || s[d->i] == '-'))
-            d->i++;
-        if (d->i >= len)
-            return derror(d, E_NUMBER, d->i);
-        if (!is_digit(s[d->i++]))
-            return derror(d, E_NUMBER, d->i);
-        while (d->i < len && is_digit(s[d->i]))
-            d->i++;
-        is_float = 1;
-    }
-    if (!is_float) {
-        if (!neg) {
-            if (sig <= (uint64_t)INT64_MAX)
-                lua_pushinteger(d->L, (lua_Integer)sig);
-            else
-                lua_pushnumber(d->L, (lua_Number)sig);
-        } else if (sig == 0) {
-            lua_pushnumber(d->L, -0.0); /* serde_json reads "-0" as a float */
-        } else if (sig <= (uint64_t)INT64_MAX + 1) {
-            lua_pushinteger(d->L, (lua_Integer)(0 - sig));
-        } else {
-            lua_pushnumber(d->L, -(lua_Number)sig);
-        }
-        return 0;
-    }
-    /* strtod needs a terminated copy: the input may not be NUL-terminated. */
-    size_t n = d->i - start;
-    char tmp[64];
-    const char *text = tmp;
-    if (n < sizeof tmp) {
-        memcpy(tmp, s + start, n);
-        tmp[n] = '\0';
-    } else {
-        text = lua_pushlstring(d->L, (const char *)s + start, n);
-    }
-    double v = strtod(text, NULL);
-    if (text != tmp)
-        lua_pop(d->L, 1);
-    if (isinf(v))
-        return derror(d, E_RANGE, d->i);
-    lua_pushnumber(d->L, v);
-    return 0;
-}
-
-static int parse_ident(struct dec *d, const char *rest)
-{
-    for (; *rest != '\0'; rest++) {
-        if (d->i >= d->len)
-            return derror(d, E_EOF_VALUE, d->i);
-        if (d->s[d->i++] != (unsigned char)*rest)
-            return derror(d, E_IDENT, d->i);
-    }
-    return 0;
-}
-
-static int parse_value(struct dec *d);
-
-static void push_null(struct dec *d)
-{
-    if (d->rule == AB_JSON_RULE_A)
-        lua_pushnil(d->L);
-    else
-        lua_pushlightuserdata(d->L, AB_NULL_SENTINEL);
-}
-
-static int parse_array(struct dec *d)
-{
-    lua_State *L = d->L;
-    lua_createtable(L, 0, 0);
-    int t = lua_gettop(L);
-    lua_Integer n = 0;
-    for (int first = 1;; first = 0) {
-        int c = skip_ws(d);
-        if (c < 0)
-            return dpeek_error(d, E_EOF_LIST);
-        if (c == ']') {
-            d->i++;
-            return 0;
-        }
-        if (!first) {
-            if (c != ',')
-                return dpeek_error(d, E_LIST_COMMA_END);
-            d->i++;
-            c = skip_ws(d);
-            if (c < 0)
-                return dpeek_error(d, E_EOF_VALUE);
-            if (c == ']')
-                return dpeek_error(d, E_TRAILING_COMMA);
-        }
-        if (parse_value(d) < 0)
-            return -1;
-        n++;
-        if (lua_isnil(L, -1))
-            lua_pop(L, 1); /* rule A null: a hole, later elements keep their index */
-        else
-            lua_rawseti(L, t, n);
-    }
-}
-
-static int parse_object(struct dec *d)
-{
-    lua_State *L = d->L;
-    lua_createtable(L, 0, 0);
-    int t = lua_gettop(L);
-    for (int first = 1;; first = 0) {
-        int c = skip_ws(d);
-        if (c < 0)
-            return dpeek_error(d, E_EOF_OBJECT);
-        if (c == '}') {
-            d->i++;
-            return 0;
-        }
-        if (!first) {
-            if (c != ',')
-                return dpeek_error(d, E_OBJECT_COMMA_END);
-            d->i++;
-            c = skip_ws(d);
-            if (c < 0)
-                return dpeek_error(d, E_EOF_VALUE);
-        }
-        if (c != '"')
-            return dpeek_error(d, c == '}' ? E_TRAILING_COMMA : E_KEY_STRING);
-        d->i++;
-        if (parse_string(d) < 0)
-            return -1;
-        c = skip_ws(d);
-        if (c < 0)
-            return dpeek_error(d, E_EOF_OBJECT);
-        if (c != ':')
-            return dpeek_error(d, E_COLON);
-        d->i++;
-        if (parse_value(d) < 0)
-            return -1;
-        lua_rawset(L, t); /* a rule A null removes an earlier duplicate, as serde's Map does */
-    }
-}
-
-static int parse_value(struct dec *d)
-{
-    int c = skip_ws(d);
-    if (c < 0)
-        return dpeek_error(d, E_EOF_VALUE);
-    switch (c) {
-    case 'n':
-        d->i++;
-        if (parse_ident(d, "ull") < 0)
-            return -1;
-        push_null(d);
-        return 0;
-    case 't':
-        d->i++;
-        if (parse_ident(d, "rue") < 0)
-            return -1;
-        lua_pushboolean(d->L, 1);
-        return 0;
-    case 'f':
-        d->i++;
-        if (parse_ident(d, "alse") < 0)
-            return -1;
-        lua_pushboolean(d->L, 0);
-        return 0;
-    case '-':
-        d->i++;
-        return parse_number(d, 1);
-    case '"':
-        d->i++;
-        return parse_string(d);
-    case '[':
-    case '{': {
-        if (--d->remaining_depth == 0)
-            return dpeek_error(d, E_RECURSION);
-        if (!lua_checkstack(d->L, 6))
-            luaL_error(d->L, "stack overflow (JSON decoding)");
-        d->i++;
-        int rc = c == '[' ? parse_array(d) : parse_object(d);
-        d->remaining_depth++;
-        return rc;
-    }
-    default:
-        if (c >= '0' && c <= '9')
-            return parse_number(d, 0);
-        return dpeek_error(d, E_VALUE);
-    }
-}
-
-int ab_json_decode(lua_State *L, const char *s, size_t len, ab_json_rule rule)
-{
-    struct dec d;
-    str_init();
-    luaL_checkstack(L, 8, "JSON decoding");
-    int base = lua_gettop(L);
-    d.L = L;
-    d.s = (const unsigned char *)s;
-    d.len = len;
-    d.i = 0;
-    d.rule = rule;
-    d.remaining_depth = AB_JSON_MAX_DEPTH;
-    int rc = parse_value(&d);
-    if (rc == 0 && skip_ws(&d) >= 0)
-        rc = dpeek_error(&d, E_TRAILING_CHARS);
-    if (rc == 0)
-        return 1;
-    lua_settop(L, base);
-    size_t sol = 0, line = 1;
-    for (size_t k = 0; k < d.epos; k++) {
-        if (d.s[k] == '\n') {
-            line++;
-            sol = k + 1;
-        }
-    }
-    lua_pushfstring(L, "%s at line %I column %I", derr_text[d.code], (lua_Integer)line,
-                    (lua_Integer)(d.epos - sol));
-    return 0;
 }

@@ -294,7 +294,15 @@ static void test_decode_values(void **state)
         "eq(D('\"\\\\uFFFF\\\\u20AC\"'), '\\u{FFFF}\\u{20AC}')\n"
         "eq(D('\"h\\u{e9}llo \\u{1F600}\"'), 'h\\u{e9}llo \\u{1F600}')\n"
         "local t = D('{\"a\":[1,2,{\"b\":null}],\"c\":{}}'); eq(#t.a, 3); eq(t.a[3].b, nil)\n"
-        "eq(next(t.c), nil); eq(next(D('[]')), nil)\n");
+        "eq(next(t.c), nil); eq(next(D('[]')), nil)\n"
+        /* decimal conversion agrees with strtod (tonumber) on fast and slow paths */
+        "math.randomseed(3)\n"
+        "for i = 1, 20000 do local s = (i % 2 == 0 and '-' or '') .. math.random(0, 99999999) .."
+        " '.' .. math.random(0, 9999999) .. 'e' .. math.random(-40, 40); eq(D(s), tonumber(s))"
+        " end\n"
+        "eq(D('9007199254740993.0'), 9007199254740992.0); eq(D('0.1e1'), 1.0)\n"
+        "eq(D('4.9406564584124654e-324'), 5e-324); eq(D('1e22'), 1e22); eq(D('1e23'), 1e23)\n"
+        "eq(D('-0.0'), 0.0); eq(1 / D('-0.0'), -math.huge)\n");
 }
 
 static void test_decode_null_rules(void **state)
