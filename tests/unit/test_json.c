@@ -444,6 +444,21 @@ static void test_round_trips(void **state)
         "  local sb = E(x, 'B'); eq(E(D(sb, 'B'), 'B'), sb) end\n");
 }
 
+/* An object too large to keep all its pairs on the Lua stack (LUAI_MAXSTACK is 1e6 slots,
+ * two per pair) takes the rawget fallback; the output must be the same canonical text. */
+static void test_huge_object(void **state)
+{
+    RUN("local n = 520000; local t = {} for i = 1, n do t['k' .. i] = i end\n"
+        "t[1.5] = 'f'; t[7] = 's'\n"
+        /* braces, the two short members, no comma after the last; each kN member 2*#N + 5 */
+        "local s = E(t); local want = 2 + 10 + 8 - 1\n"
+        "for i = 1, n do want = want + 2 * #tostring(i) + 5 end\n"
+        "eq(#s, want)\n"
+        "eq(s:sub(1, 46), '{\"1.5\":\"f\",\"7\":\"s\",\"k1\":1,\"k10\":10,\"k100\":100,')\n"
+        "eq(s:sub(-16), ',\"k99999\":99999}')\n"
+        "local back = D(s); eq(back.k520000, 520000); eq(back['1.5'], 'f')\n");
+}
+
 static void test_add_string(void **state)
 {
     lua_State *L = *state;
@@ -532,6 +547,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_decode_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_depth, setup, teardown),
         cmocka_unit_test_setup_teardown(test_round_trips, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_huge_object, setup, teardown),
         cmocka_unit_test_setup_teardown(test_add_string, setup, teardown),
         cmocka_unit_test_setup_teardown(test_std_json, setup, teardown),
         cmocka_unit_test_setup_teardown(test_std_json_files, setup, teardown),
