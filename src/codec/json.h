@@ -8,7 +8,8 @@
  * Output is canonical: compact, object keys sorted byte-wise, strings escape only '"', '\\' and
  * control characters, floats in shortest round-trip form that always looks like a float
  * (1.0, 0.1, 1e20, 1e-7), integers without a decimal point. Pretty output uses 2-space indents.
- * Depth limit 128 in both directions. All functions run on the calling thread only.
+ * Depth limit 128 in both directions (decoding: serde_json's recursion limit, so 127 nested
+ * containers decode and the 128th fails). All functions run on the calling thread only.
  */
 #ifndef AB_CODEC_JSON_H
 #define AB_CODEC_JSON_H
@@ -33,8 +34,8 @@ int ab_json_encode(lua_State *L, int idx, ab_json_rule rule, int pretty);
 
 /* Decodes len bytes of JSON text. On success pushes the value and returns 1. On failure pushes
  * an error detail in serde_json's words ("expected value at line 1 column 1",
- * "JSON nesting too deep (limit: 128)", "trailing characters at line 1 column 5", ...) and
- * returns 0. Never raises except on out-of-memory. */
+ * "recursion limit exceeded at line 1 column 128", "trailing characters at line 1 column 5",
+ * ...) and returns 0. Never raises except on out-of-memory. */
 int ab_json_decode(lua_State *L, const char *s, size_t len, ab_json_rule rule);
 
 /* Formats a finite double the way the canonical form does (shortest round trip, ".0" for
