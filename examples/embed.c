@@ -1,10 +1,60 @@
-/* embed.c - placeholder for the embedding example. */
+/*
+ * embed.c - embedding agent-block in a C program.
+ *
+ *   embed_example SCRIPT [CANCEL_AFTER_MS]
+ *
+ * Runs SCRIPT with the library (no CLI involved). With CANCEL_AFTER_MS, a second thread fires a
+ * cancel token after that many milliseconds; the run then ends with AB_RUN_CANCELLED. Prints
+ * the outcome as "status=<n> message=<text>" and exits 0 if the run ended as expected
+ * (ok without a cancel, cancelled with one).
+ */
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
 
 #include "agent_block.h"
 
-int main(void)
+typedef struct canceller {
+    ab_cancel_token *tok;
+    long ms;
+} canceller;
+
+static void *cancel_later(void *arg)
 {
-    puts(ab_version_string());
-    return 0;
+    canceller *c = arg;
+    struct timespec ts = {c->ms / 1000, (c->ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+    ab_cancel_token_cancel(c->tok);
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s SCRIPT [CANCEL_AFTER_MS]\n", argv[0]);
+        return 2;
+    }
+    ab_config cfg;
+    ab_config_init(&cfg);
+    cfg.script_path = argv[1];
+    cfg.prompt = "from the embedding program";
+    cfg.threads = 2;
+
+    ab_cancel_token *tok = ab_cancel_token_new();
+    cfg.cancel = tok;
+    pthread_t th;
+    canceller c = {tok, argc > 2 ? atol(argv[2]) : -1};
+    if (c.ms >= 0)
+        pthread_create(&th, NULL, cancel_later, &c);
+
+    char *msg = NULL;
+    ab_run_status st = ab_run(&cfg, &msg);
+    printf("status=%d message=%s\n", (int)st, msg ? msg : "");
+    free(msg);
+
+    if (c.ms >= 0)
+        pthread_join(th, NULL);
+    ab_cancel_token_free(tok);
+    return (c.ms >= 0) ? (st == AB_RUN_CANCELLED ? 0 : 1) : (st == AB_RUN_OK ? 0 : 1);
 }

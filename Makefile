@@ -1,0 +1,57 @@
+# Thin wrapper over CMake: install Debian dependencies, configure, build, run, test, bench.
+#   make run    install what is missing, build, run the offline demo (examples/demo.lua)
+#   make test   install what is missing, build, run the whole ctest suite
+#   make bench  build and run every benchmark (bench/run.sh), printing one table
+#   make test-asan / test-tsan   the suite under clang ASan+UBSan / ThreadSanitizer
+BUILD ?= build
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE_ARGS ?=
+
+# Debian 12 packages the build, the tests and the benchmarks need.
+DEB_PACKAGES = build-essential cmake pkg-config clang libclang-rt-14-dev \
+	liblua5.4-dev lua5.4 libuv1-dev libcurl4-openssl-dev libsqlite3-dev libsodium-dev \
+	libwebsockets-dev libssl-dev libmsgpack-dev libck-dev libjansson-dev libcmocka-dev \
+	python3 lua-cjson hyperfine valgrind
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all deps configure build run test bench test-asan test-tsan format-check clean
+
+all: build
+
+deps:
+	@missing=$$(for p in $(DEB_PACKAGES); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; \
+	done); \
+	if [ -n "$$missing" ]; then \
+		echo "Installing Debian packages:" $$missing; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+configure: deps
+	cmake -S . -B $(BUILD) $(CMAKE_ARGS)
+
+build: configure
+	cmake --build $(BUILD) -j $(JOBS)
+
+run: build
+	./$(BUILD)/agent-block run examples/demo.lua
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure --timeout 300
+
+bench: build
+	BUILD=$(BUILD) bench/run.sh
+
+test-asan:
+	$(MAKE) test BUILD=build-asan CMAKE_ARGS="-DCMAKE_C_COMPILER=clang -DAB_ASAN=ON $(CMAKE_ARGS)"
+
+test-tsan:
+	$(MAKE) test BUILD=build-tsan CMAKE_ARGS="-DCMAKE_C_COMPILER=clang -DAB_TSAN=ON $(CMAKE_ARGS)"
+
+format-check:
+	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build build-asan build-tsan
