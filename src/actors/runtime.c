@@ -151,6 +151,7 @@ struct ab_rt {
     atomic_int n_spinning;
     atomic_int n_running;
     atomic_int stopping;
+    atomic_int cancelled_all; /* a broadcast happened: later actors start cancelled */
 
     /* I/O loop thread */
     pthread_t io_thread;
@@ -385,8 +386,13 @@ ab_handle ab_actor_spawn(ab_rt *rt, const ab_actor_ops *ops, void *ud, ab_actor_
     atomic_init(&a->cancel_pending, 0);
     atomic_init(&a->cancelled, 0);
     atomic_init(&a->dead, 0);
+    /* An actor spawned after a broadcast cancellation starts cancelled: ops->cancel runs
+     * before its first message. */
+    if (atomic_load(&rt->cancelled_all)) {
+        atomic_store(&a->cancelled, 1);
+        atomic_store(&a->cancel_pending, 1);
+    }
     atomic_store_explicit(&rt->actors[idx], a, memory_order_release);
-    /* An actor spawned after a broadcast cancellation starts cancelled. */
     return a->handle;
 }
 
@@ -427,6 +433,7 @@ int ab_reply_error(ab_rt *rt, const ab_msg *req, int32_t status, const char *tex
 
 void ab_rt_cancel_all(ab_rt *rt)
 {
+    atomic_store(&rt->cancelled_all, 1);
     unsigned n = atomic_load(&rt->n_actors);
     for (unsigned i = 0; i < n && i < AB_RT_MAX_ACTORS; i++) {
         ab_actor *a = atomic_load_explicit(&rt->actors[i], memory_order_acquire);
