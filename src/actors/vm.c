@@ -49,7 +49,9 @@ typedef struct fiber {
     lua_State *co;
     int ref;
     uint32_t session; /* pending reply, 0 = none */
-    int session_is_timer;
+    /* called when the wait for `session` ends without its reply (wake, kill, cancel) */
+    void (*on_drop)(ab_vm *vm, uint32_t session, void *ud);
+    void *drop_ud;
     int nargs;
     int state;
     int kind;
@@ -222,10 +224,13 @@ static void fiber_drop_session(ab_vm *vm, fiber *f)
         return;
     fiber *g = session_take(vm, f->session);
     AB_ASSERT(g == f);
-    if (f->session_is_timer)
-        ab_rt_timer_stop(vm->rt, vm->self, f->session);
+    uint32_t s = f->session;
     f->session = 0;
-    f->session_is_timer = 0;
+    if (f->on_drop) {
+        void (*fn)(ab_vm *, uint32_t, void *) = f->on_drop;
+        f->on_drop = NULL;
+        fn(vm, s, f->drop_ud);
+    }
 }
 
 /* ---- fibers ---- */
@@ -536,6 +541,18 @@ uint32_t ab_vm_await_begin(lua_State *L)
     return s;
 }
 
+uint32_t ab_vm_await_begin_cancellable(lua_State *L,
+                                       void (*on_drop)(ab_vm *vm, uint32_t session, void *ud),
+                                       void *ud)
+{
+    uint32_t s = ab_vm_await_begin(L);
+    fiber *f = fiber_of(L);
+    f->state = F_PARKED; /* sched.wake() may end the wait early */
+    f->on_drop = on_drop;
+    f->drop_ud = ud;
+    return s;
+}
+
 static int k_default(lua_State *L, int status, lua_KContext ctx)
 {
     (void)status;
@@ -565,7 +582,7 @@ static void on_reply(ab_vm *vm, ab_msg *m)
     if (!f)
         return; /* late reply: its waiter is gone */
     f->session = 0;
-    f->session_is_timer = 0;
+    f->on_drop = NULL;
     lua_State *co = f->co;
     if (m->status == 0) {
         lua_pushboolean(co, 1);
@@ -645,14 +662,17 @@ static int k_park_for(lua_State *L, int status, lua_KContext ctx)
     return lua_gettop(L) - base;
 }
 
+static void stop_timer(ab_vm *vm, uint32_t session, void *ud)
+{
+    (void)ud;
+    ab_rt_timer_stop(vm->rt, vm->self, session);
+}
+
 static int l_park_for(lua_State *L)
 {
     double ms = luaL_checknumber(L, 1);
     ab_vm *vm = ab_vm_from_lua(L);
-    uint32_t s = ab_vm_await_begin(L);
-    fiber *f = fiber_of(L);
-    f->state = F_PARKED; /* wake() may end the wait early */
-    f->session_is_timer = 1;
+    uint32_t s = ab_vm_await_begin_cancellable(L, stop_timer, NULL);
     ab_rt_timer_start(vm->rt, vm->self, s, ms < 0 ? 0 : ms);
     return lua_yieldk(L, 0, (lua_KContext)lua_gettop(L), k_park_for);
 }

@@ -58,6 +58,14 @@ const ab_vm_config *ab_vm_config_of(ab_vm *vm);
  * Raises a Lua error (never returns) when L is not the running fiber or is not yieldable
  * ("attempt to yield across a C-call boundary"-type use, e.g. inside table.sort). */
 uint32_t ab_vm_await_begin(lua_State *L);
+/* Like ab_vm_await_begin, but the wait can also end early through sched.wake() (a std.task
+ * cancel token waking its sleepers does this): then the continuation finds the wake values
+ * (never starting with a boolean) instead of the reply, and on_drop(vm, session, ud) runs at
+ * once so the owner of the request can abort it (a late reply is dropped). on_drop also runs
+ * when the fiber is killed or the VM cancelled. VM thread only. */
+uint32_t ab_vm_await_begin_cancellable(lua_State *L,
+                                       void (*on_drop)(ab_vm *vm, uint32_t session, void *ud),
+                                       void *ud);
 /* Yields the fiber until the reply arrives; then k(L, LUA_YIELD, ctx) runs with the reply on
  * top of the stack (see top comment). With k == NULL the bridge returns the reply values
  * without the leading boolean and raises the error text on failure. Use as

@@ -425,4 +425,7 @@ function task.with_timeout(ms, fn, opts)
   error(v, 0)
 end
 
+-- For the other glue chunks (stores observe the effective token, spec §4.7.3).
+sched.effective_token = effective_token
+
 std.task = task
