@@ -52,6 +52,7 @@ typedef struct fiber {
     /* called when the wait for `session` ends without its reply (wake, kill, cancel) */
     void (*on_drop)(ab_vm *vm, uint32_t session, void *ud);
     void *drop_ud;
+    int timed;  /* the session is also armed on the timer actor (await with timeout) */
     int nargs;
     int state;
     int kind;
@@ -226,6 +227,10 @@ static void fiber_drop_session(ab_vm *vm, fiber *f)
     AB_ASSERT(g == f);
     uint32_t s = f->session;
     f->session = 0;
+    if (f->timed) {
+        f->timed = 0;
+        ab_rt_timer_stop(vm->rt, vm->self, s);
+    }
     if (f->on_drop) {
         void (*fn)(ab_vm *, uint32_t, void *) = f->on_drop;
         f->on_drop = NULL;
@@ -553,6 +558,16 @@ uint32_t ab_vm_await_begin_cancellable(lua_State *L,
     return s;
 }
 
+uint32_t ab_vm_await_begin_timeout(lua_State *L, double ms)
+{
+    ab_vm *vm = ab_vm_from_lua(L);
+    uint32_t s = ab_vm_await_begin(L);
+    fiber *f = fiber_of(L);
+    f->timed = 1;
+    ab_rt_timer_start(vm->rt, vm->self, s, ms < 0 ? 0 : ms);
+    return s;
+}
+
 static int k_default(lua_State *L, int status, lua_KContext ctx)
 {
     (void)status;
@@ -584,7 +599,19 @@ static void on_reply(ab_vm *vm, ab_msg *m)
     f->session = 0;
     f->on_drop = NULL;
     lua_State *co = f->co;
-    if (m->status == 0) {
+    int timed_out = 0;
+    if (f->timed) {
+        f->timed = 0;
+        if (m->src == ab_rt_timer(vm->rt))
+            timed_out = 1; /* the deadline won; the real reply will be dropped */
+        else
+            ab_rt_timer_stop(vm->rt, vm->self, m->session);
+    }
+    if (timed_out) {
+        lua_pushboolean(co, 0);
+        lua_pushliteral(co, "timed out");
+        f->nargs = 2;
+    } else if (m->status == 0) {
         lua_pushboolean(co, 1);
         int n = ab_mpack_decode_lua(co, m->body, m->len);
         if (n < 0) {
@@ -748,15 +775,16 @@ static int l_now(lua_State *L)
     return 1;
 }
 
-/* actor.call(handle, ...) (async): sends AB_MSG_CALL_LUA and returns the reply values. */
-static int l_actor_call(lua_State *L)
+/* actor.call(handle, ...) (async): sends AB_MSG_CALL_LUA and returns the reply values.
+ * actor.call_timeout(ms, handle, ...): the same, raising "timed out" after ms. */
+static int actor_call(lua_State *L, int first, double timeout_ms)
 {
-    lua_Integer h = luaL_checkinteger(L, 1);
+    lua_Integer h = luaL_checkinteger(L, first);
     ab_vm *vm = ab_vm_from_lua(L);
     ab_buf b;
     ab_buf_init(&b);
     const char *err = NULL;
-    if (ab_mpack_encode_lua(L, 2, lua_gettop(L) - 1, &b, &err) != 0) {
+    if (ab_mpack_encode_lua(L, first + 1, lua_gettop(L) - first, &b, &err) != 0) {
         ab_buf_free(&b);
         return luaL_error(L, "actor.call: %s", err);
     }
@@ -765,9 +793,21 @@ static int l_actor_call(lua_State *L)
     m->flags = AB_MSG_F_CALL;
     m->src = vm->self;
     m->dst = (ab_handle)h;
-    m->session = ab_vm_await_begin(L);
+    m->session = timeout_ms >= 0 ? ab_vm_await_begin_timeout(L, timeout_ms) : ab_vm_await_begin(L);
     ab_send(vm->rt, m);
     return ab_vm_await(L, 0, NULL);
+}
+
+static int l_actor_call(lua_State *L)
+{
+    return actor_call(L, 1, -1);
+}
+
+static int l_actor_call_timeout(lua_State *L)
+{
+    double ms = luaL_checknumber(L, 1);
+    luaL_argcheck(L, ms >= 0, 1, "timeout must be >= 0");
+    return actor_call(L, 2, ms);
 }
 
 static int l_actor_self(lua_State *L)
@@ -787,6 +827,7 @@ static const luaL_Reg sched_funcs[] = {
  * actor by handle; the callee runs its global __ab_on_call(...). */
 static const luaL_Reg actor_funcs[] = {
     {"call", l_actor_call},
+    {"call_timeout", l_actor_call_timeout},
     {"self", l_actor_self},
     {NULL, NULL},
 };

@@ -66,6 +66,10 @@ uint32_t ab_vm_await_begin(lua_State *L);
 uint32_t ab_vm_await_begin_cancellable(lua_State *L,
                                        void (*on_drop)(ab_vm *vm, uint32_t session, void *ud),
                                        void *ud);
+/* Like ab_vm_await_begin, with a deadline: the same session is armed on the timer actor, and
+ * whichever reply comes first wins. On expiry the fiber resumes with `false, "timed out"`; the
+ * late real reply is dropped (its session is gone). VM thread only. */
+uint32_t ab_vm_await_begin_timeout(lua_State *L, double ms);
 /* Yields the fiber until the reply arrives; then k(L, LUA_YIELD, ctx) runs with the reply on
  * top of the stack (see top comment). With k == NULL the bridge returns the reply values
  * without the leading boolean and raises the error text on failure. Use as
