@@ -444,6 +444,30 @@ static void finish_call(ab_vm *vm, fiber *f, int status, int nres)
     ab_msg_free(req);
 }
 
+/* A task fiber died with an error its own Lua code could not catch (a step limit, or an error
+ * inside its error handling): tell the glue (sched.on_fiber_error(co, err)) so the task's
+ * joiners and scope learn about it. Runs outside any fiber. */
+static void report_fiber_error(ab_vm *vm, fiber *f)
+{
+    lua_State *L = vm->L;
+    lua_getfield(L, LUA_REGISTRYINDEX, "ab.sched");
+    lua_getfield(L, -1, "on_fiber_error");
+    if (!lua_isfunction(L, -1)) {
+        lua_pop(L, 2);
+        return;
+    }
+    lua_pushthread(f->co);
+    lua_xmove(f->co, L, 1);
+    lua_pushvalue(f->co, -2); /* the error value, below the thread we just pushed */
+    lua_xmove(f->co, L, 1);
+    if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
+        ab_log(AB_LOG_WARN, "agent_block::vm", "task error handler failed: %s",
+               lua_tostring(L, -1) ? lua_tostring(L, -1) : "?");
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+}
+
 static void fiber_finished(ab_vm *vm, fiber *f, int status, int nres)
 {
     switch (f->kind) {
@@ -457,8 +481,7 @@ static void fiber_finished(ab_vm *vm, fiber *f, int status, int nres)
         break;
     default:
         if (status != LUA_OK)
-            ab_log(AB_LOG_DEBUG, "agent_block::vm", "task fiber ended with error: %s",
-                   lua_tostring(f->co, -1) ? lua_tostring(f->co, -1) : "?");
+            report_fiber_error(vm, f);
         break;
     }
     fiber_free(vm, f, 0);
@@ -832,6 +855,100 @@ static const luaL_Reg actor_funcs[] = {
     {NULL, NULL},
 };
 
+/* ---- coroutine.resume / coroutine.wrap ----
+ * The standard versions, plus bookkeeping: while a nested (non-fiber) coroutine runs, it is the
+ * VM's `running` coroutine, so cancellation and the step limit arm the hook where the Lua code
+ * actually runs (a busy loop inside coroutine.wrap or a coroutine-driver task stays killable). */
+
+static int nested_resume(lua_State *L, lua_State *co, int narg)
+{
+    ab_vm *vm = ab_vm_from_lua(L);
+    if (!lua_checkstack(co, narg)) {
+        lua_pushliteral(L, "too many arguments to resume");
+        return -1;
+    }
+    lua_xmove(L, co, narg);
+    pthread_mutex_lock(&vm->run_mu);
+    lua_State *prev = vm->running;
+    vm->running = co;
+    if (vm->hook_armed)
+        lua_sethook(co, hook, LUA_MASKCOUNT, 1);
+    pthread_mutex_unlock(&vm->run_mu);
+    int nres = 0;
+    int status = lua_resume(co, L, narg, &nres);
+    pthread_mutex_lock(&vm->run_mu);
+    vm->running = prev;
+    if (vm->hook_armed) {
+        lua_sethook(co, NULL, 0, 0);
+        if (prev)
+            lua_sethook(prev, hook, LUA_MASKCOUNT, 1);
+    }
+    pthread_mutex_unlock(&vm->run_mu);
+    if (status == LUA_OK || status == LUA_YIELD) {
+        if (!lua_checkstack(L, nres + 1)) {
+            lua_pop(co, nres);
+            lua_pushliteral(L, "too many results to resume");
+            return -1;
+        }
+        lua_xmove(co, L, nres);
+        return nres;
+    }
+    lua_xmove(co, L, 1);
+    return -1;
+}
+
+static lua_State *check_co(lua_State *L, int idx)
+{
+    lua_State *co = lua_tothread(L, idx);
+    luaL_argexpected(L, co, idx, "coroutine");
+    return co;
+}
+
+static int co_resume(lua_State *L)
+{
+    lua_State *co = check_co(L, 1);
+    int r = nested_resume(L, co, lua_gettop(L) - 1);
+    if (r < 0) {
+        lua_pushboolean(L, 0);
+        lua_insert(L, -2);
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    lua_insert(L, -(r + 1));
+    return r + 1;
+}
+
+static int co_wrapped(lua_State *L)
+{
+    lua_State *co = lua_tothread(L, lua_upvalueindex(1));
+    int r = nested_resume(L, co, lua_gettop(L));
+    if (r >= 0)
+        return r;
+    int stat = lua_status(co);
+    if (stat != LUA_OK && stat != LUA_YIELD) {
+        ab_vm *vm = ab_vm_from_lua(L);
+        close_thread(vm, co); /* closes its to-be-closed variables */
+        if (lua_gettop(co) > 0)
+            lua_xmove(co, L, 1);
+    }
+    if (stat != LUA_ERRMEM && lua_type(L, -1) == LUA_TSTRING) {
+        luaL_where(L, 1);
+        lua_insert(L, -2);
+        lua_concat(L, 2);
+    }
+    return lua_error(L);
+}
+
+static int co_wrap(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    lua_State *co = lua_newthread(L);
+    lua_pushvalue(L, 1);
+    lua_xmove(L, co, 1);
+    lua_pushcclosure(L, co_wrapped, 1);
+    return 1;
+}
+
 /* ---- state set-up ---- */
 
 static int loadlib_disabled(lua_State *L)
@@ -994,6 +1111,12 @@ static int init_state(ab_vm *vm, char **err)
         lua_pop(L, 1);
     }
     setup_package(vm, L);
+    lua_getglobal(L, "coroutine");
+    lua_pushcfunction(L, co_resume);
+    lua_setfield(L, -2, "resume");
+    lua_pushcfunction(L, co_wrap);
+    lua_setfield(L, -2, "wrap");
+    lua_pop(L, 1);
 
     lua_pushstring(L, vm->cfg.script_name);
     lua_setglobal(L, "_SCRIPT_NAME");

@@ -12,6 +12,7 @@ local sched = ...
 
 local task = {}
 local TASK_OF = setmetatable({}, { __mode = "k" })  -- fiber -> task record
+local ON_DEATH = setmetatable({}, { __mode = "k" }) -- fiber -> function(err), see below
 local STACK_OF = setmetatable({}, { __mode = "k" }) -- fiber -> { scope, ... }
 local next_id = 0
 
@@ -265,6 +266,7 @@ local function spawn_in(scope, fn, opts)
   local co = sched.spawn(run_task, t, fn, driver)
   t.co = co
   TASK_OF[co] = t
+  ON_DEATH[co] = function(err) finish(t, false, err) end
   STACK_OF[co] = { scope }
   add_child(scope, t)
   return setmetatable({ _t = t, id = t.id, name = t.name }, Handle)
@@ -390,6 +392,10 @@ function task.with_timeout(ms, fn, opts)
   end)
   STACK_OF[body] = body_stack
   TASK_OF[body] = TASK_OF[caller]
+  ON_DEATH[body] = function(err)
+    done, ok, v = true, false, err
+    sched.wake(caller, "body")
+  end
 
   -- Wait for the body, the deadline, or the cancellation of the caller's own scope.
   local outer = parent and parent.token
@@ -423,6 +429,13 @@ function task.with_timeout(ms, fn, opts)
     wait_children(sc)
   end
   error(v, 0)
+end
+
+-- A fiber killed by an error its own pcall could not hold (the VM's step limit raises at every
+-- instruction until the fiber is gone): the VM calls this so joiners and scopes still learn.
+function sched.on_fiber_error(co, err)
+  local f = ON_DEATH[co]
+  if f then f(err) end
 end
 
 -- For the other glue chunks (stores observe the effective token, spec §4.7.3).
