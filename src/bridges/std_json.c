@@ -28,6 +28,7 @@
 #include "bridges/bridges.h"
 #include "codec/json.h"
 #include "core/common.h"
+#include "core/utf8.h"
 
 static int raise_string(lua_State *L)
 {
@@ -93,89 +94,6 @@ static int filebuf_gc(lua_State *L)
     return 0;
 }
 
-/* Reads the whole file into fb without calling Lua. Returns 0 or an errno value. */
-static int read_all(const char *path, struct filebuf *fb)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return errno;
-    size_t cap = 0;
-    struct stat st;
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0)
-        cap = (size_t)st.st_size + 1;
-    if (cap < 4096)
-        cap = 4096;
-    int err = 0;
-    fb->p = malloc(cap);
-    if (fb->p == NULL) {
-        err = ENOMEM;
-        goto out;
-    }
-    for (;;) {
-        if (fb->len == cap) {
-            char *np = cap > SIZE_MAX / 2 ? NULL : realloc(fb->p, cap * 2);
-            if (np == NULL) {
-                err = ENOMEM;
-                goto out;
-            }
-            fb->p = np;
-            cap *= 2;
-        }
-        ssize_t n = read(fd, fb->p + fb->len, cap - fb->len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            err = errno;
-            goto out;
-        }
-        if (n == 0)
-            break;
-        fb->len += (size_t)n;
-    }
-out:
-    close(fd);
-    return err;
-}
-
-/* Whole-buffer UTF-8 check with Rust's str::from_utf8 rules (no overlongs or surrogates). */
-static int is_utf8(const unsigned char *s, size_t len)
-{
-    size_t i = 0;
-    while (i < len) {
-        unsigned c = s[i];
-        size_t w;
-        unsigned lo = 0x80, hi = 0xBF;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if (c >= 0xC2 && c <= 0xDF) {
-            w = 2;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            w = 3;
-            if (c == 0xE0)
-                lo = 0xA0;
-            else if (c == 0xED)
-                hi = 0x9F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            w = 4;
-            if (c == 0xF0)
-                lo = 0x90;
-            else if (c == 0xF4)
-                hi = 0x8F;
-        } else {
-            return 0;
-        }
-        if (len - i < w || s[i + 1] < lo || s[i + 1] > hi)
-            return 0;
-        for (size_t k = 2; k < w; k++) {
-            if ((s[i + k] & 0xC0) != 0x80)
-                return 0;
-        }
-        i += w;
-    }
-    return 1;
-}
-
 static int json_read_file(lua_State *L)
 {
     const char *path = check_path(L, 1);
@@ -187,10 +105,10 @@ static int json_read_file(lua_State *L)
         lua_setfield(L, -2, "__gc");
     }
     lua_setmetatable(L, -2);
-    int err = read_all(path, fb);
+    int err = ab_read_file(path, &fb->p, &fb->len);
     if (err != 0)
-        return raise_os(L, err);
-    if (!is_utf8((const unsigned char *)fb->p, fb->len)) {
+        return raise_os(L, -err);
+    if (!ab__utf8_valid((const char *)fb->p, fb->len)) {
         lua_pushliteral(L, "stream did not contain valid UTF-8");
         return raise_string(L);
     }

@@ -12,17 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/*
- * Decodes one UTF-8 scalar from s[0..n) (n >= 1) into *cp. Returns the number of bytes used
- * (1..4) when valid; otherwise the negated length of the maximal invalid subpart (-1..-3), the
- * unit that Rust's String::from_utf8_lossy replaces with one U+FFFD. Overlongs, surrogates and
- * values above U+10FFFF are invalid.
- */
-int ab__utf8_decode(const unsigned char *s, size_t n, uint32_t *cp);
-/* 1 if s[0..n) is entirely valid UTF-8. */
-int ab__utf8_valid(const char *s, size_t n);
-/* Encodes cp (a valid scalar) into out (4 bytes); returns the byte count. */
-int ab__utf8_encode(uint32_t cp, char *out);
+#include "core/utf8.h"
+
 /* Pushes s[0..n) with every invalid UTF-8 subpart replaced by U+FFFD (to_string_lossy). */
 void ab__push_lossy(lua_State *L, const char *s, size_t n);
 

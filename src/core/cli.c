@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "core/common.h"
+#include "core/utf8.h"
 
 /* Weak default so the CLI links before the runtime provides the real one. */
 __attribute__((weak)) int ab_last_signal(void)
@@ -422,80 +423,18 @@ static int finish_run(parser *p)
     return AB_CLI_OK;
 }
 
-/* 1 if s[0..n) is well-formed UTF-8 (no overlongs, surrogates or code points > U+10FFFF). */
-static int valid_utf8(const unsigned char *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t len;
-        unsigned lo = 0x80, hi = 0xBF;
-        if (c >= 0xC2 && c <= 0xDF) {
-            len = 2;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            len = 3;
-            if (c == 0xE0)
-                lo = 0xA0;
-            else if (c == 0xED)
-                hi = 0x9F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            len = 4;
-            if (c == 0xF0)
-                lo = 0x90;
-            else if (c == 0xF4)
-                hi = 0x8F;
-        } else {
-            return 0;
-        }
-        if (n - i < len || s[i + 1] < lo || s[i + 1] > hi)
-            return 0;
-        for (size_t k = 2; k < len; k++)
-            if ((s[i + k] & 0xC0) != 0x80)
-                return 0;
-        i += len;
-    }
-    return 1;
-}
-
 /* Reads the whole file at path into *buf / *len (NUL-terminated). On failure returns an
  * errno value, or -1 for invalid UTF-8. */
 static int read_text_file(const char *path, char **buf, size_t *len)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return errno;
-    size_t cap = 4096, n = 0;
-    char *b = ab_xmalloc(cap);
-    for (;;) {
-        if (cap - n < 2) {
-            cap *= 2;
-            b = ab_xrealloc(b, cap);
-        }
-        ssize_t r = read(fd, b + n, cap - n - 1);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            int e = errno;
-            free(b);
-            close(fd);
-            return e;
-        }
-        if (r == 0)
-            break;
-        n += (size_t)r;
-    }
-    close(fd);
-    b[n] = '\0';
-    if (!valid_utf8((const unsigned char *)b, n)) {
-        free(b);
+    int e = ab_read_file(path, buf, len);
+    if (e < 0)
+        return -e;
+    if (!ab__utf8_valid(*buf, *len)) {
+        free(*buf);
+        *buf = NULL;
         return -1;
     }
-    *buf = b;
-    *len = n;
     return 0;
 }
 

@@ -39,6 +39,11 @@ char *ab_xstrndup(const char *s, size_t n);
 /* malloc'ed printf; aborts on out-of-memory. */
 char *ab_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Reads the whole file at path into a malloc'ed, NUL-terminated buffer (*out, *len bytes
+ * before the NUL). Returns 0, or a negated errno (nothing allocated). Sizes come from the
+ * file, so allocation failure is reported (AB_ENOMEM), not fatal. Any thread. */
+int ab_read_file(const char *path, char **out, size_t *len);
+
 /* Text for an AB_E* code (or a negated errno). */
 const char *ab_strerror(int err);
 

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "core/common.h"
+#include "core/utf8.h"
 
 /* A growable byte buffer, always NUL-terminated. */
 typedef struct buf {
@@ -315,40 +316,6 @@ static enum state eval_state(enum state st, const char *s, size_t n, size_t *cut
     return st;
 }
 
-/* 1 if s[0..n) is well-formed UTF-8. */
-static int valid_utf8(const unsigned char *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = s[i];
-        size_t len;
-        unsigned lo = 0x80, hi = 0xBF;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if (c >= 0xC2 && c <= 0xDF) {
-            len = 2;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            len = 3;
-            lo = c == 0xE0 ? 0xA0 : 0x80;
-            hi = c == 0xED ? 0x9F : 0xBF;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            len = 4;
-            lo = c == 0xF0 ? 0x90 : 0x80;
-            hi = c == 0xF4 ? 0x8F : 0xBF;
-        } else {
-            return 0;
-        }
-        if (n - i < len || s[i + 1] < lo || s[i + 1] > hi)
-            return 0;
-        for (size_t k = 2; k < len; k++)
-            if ((s[i + k] & 0xC0) != 0x80)
-                return 0;
-        i += len;
-    }
-    return 1;
-}
-
 /* Walks the file text, handing each logical line to apply_line. */
 static int load_text(const char *text, size_t len, char **warning)
 {
@@ -372,7 +339,7 @@ static int load_text(const char *text, size_t len, char **warning)
             }
             const char *nl = memchr(text + off, '\n', len - off);
             size_t plen = nl ? (size_t)(nl - (text + off)) + 1 : len - off;
-            if (!valid_utf8((const unsigned char *)text + off, plen)) {
+            if (!ab__utf8_valid((const char *)text + off, plen)) {
                 if (warning)
                     *warning = ab_xstrdup("stream did not contain valid UTF-8");
                 rc = AB_EPROTO;
@@ -416,35 +383,17 @@ int ab_dotenv_load(const char *path, char **warning)
 {
     if (warning)
         *warning = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        if (errno == ENOENT)
-            return 0;
-        int e = errno;
+    char *text;
+    size_t n;
+    int e = ab_read_file(path, &text, &n);
+    if (e == AB_ENOENT)
+        return 0;
+    if (e < 0) {
         if (warning)
-            *warning = ab_xasprintf("%s (os error %d)", strerror(e), e);
-        return -e;
+            *warning = ab_xasprintf("%s (os error %d)", strerror(-e), -e);
+        return e;
     }
-    buf text = {0};
-    char chunk[8192];
-    for (;;) {
-        ssize_t r = read(fd, chunk, sizeof(chunk));
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            int e = errno;
-            close(fd);
-            free(text.p);
-            if (warning)
-                *warning = ab_xasprintf("%s (os error %d)", strerror(e), e);
-            return -e;
-        }
-        if (r == 0)
-            break;
-        buf_add(&text, chunk, (size_t)r);
-    }
-    close(fd);
-    int rc = load_text(text.p ? text.p : "", text.n, warning);
-    free(text.p);
+    int rc = load_text(text, n, warning);
+    free(text);
     return rc;
 }
