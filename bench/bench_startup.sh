@@ -37,8 +37,6 @@ done
 command -v lua5.4 >/dev/null || { echo "bench_startup: lua5.4 not installed" >&2; exit 1; }
 mkdir -p "$OUT"
 
-# Commands in a fixed key order: ab, lua, floor.
-KEYS=(ab lua floor)
 declare -A CMD=([ab]="$AB run $HELLO" [lua]="lua5.4 $HELLO" [floor]="$FLOOR $HELLO")
 # samples: one "key round median mean min" line per command and round (seconds)
 SAMPLES=$OUT/startup_samples.txt
