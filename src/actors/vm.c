@@ -278,11 +278,17 @@ static void ready_remove(ab_vm *vm, fiber *f)
 }
 
 /* Creates a fiber around a new coroutine; the function to run (and its nargs arguments) must be
- * on top of L's stack, they are moved to the coroutine. The fiber starts READY. */
+ * on top of L's stack, they are moved to the coroutine. The fiber starts READY. Returns NULL
+ * (and leaves the stack as it was) when the coroutine's stack cannot hold the arguments. */
 static fiber *fiber_new(ab_vm *vm, lua_State *L, int nargs, int kind)
 {
-    fiber *f = ab_xcalloc(1, sizeof *f);
     lua_State *co = lua_newthread(L);
+    /* A new coroutine has LUA_MINSTACK slots; a call may carry more arguments. */
+    if (!lua_checkstack(co, nargs + 1)) {
+        lua_pop(L, 1);
+        return NULL;
+    }
+    fiber *f = ab_xcalloc(1, sizeof *f);
     f->ref = luaL_ref(L, LUA_REGISTRYINDEX);
     f->co = co;
     f->kind = kind;
@@ -667,6 +673,8 @@ static int l_spawn(lua_State *L)
     ab_vm *vm = ab_vm_from_lua(L);
     int nargs = lua_gettop(L) - 1;
     fiber *f = fiber_new(vm, L, nargs, FK_TASK);
+    if (!f)
+        return luaL_error(L, "too many arguments for a new task (%d)", nargs);
     lua_pushthread(f->co);
     lua_xmove(f->co, L, 1);
     if (!vm->current)
@@ -1189,6 +1197,11 @@ static void start_call(ab_actor *self, ab_vm *vm, ab_msg *m)
         return;
     }
     fiber *f = fiber_new(vm, L, n, FK_CALL);
+    if (!f) {
+        lua_pop(L, n + 1);
+        ab_reply_error(vm->rt, m, AB_EINVAL, "too many arguments");
+        return;
+    }
     f->call = m;
     ab_msg_keep(self);
 }
