@@ -703,6 +703,20 @@ static int l_yield(lua_State *L)
     return lua_yield(L, 0);
 }
 
+/* sched.check(): raises the error an async call would raise here (not in a fiber's own
+ * coroutine, or not yieldable), so the glue can fail before it registers the fiber anywhere. */
+static int l_check(lua_State *L)
+{
+    ab_vm *vm = ab_vm_from_lua(L);
+    fiber *f = fiber_of(L);
+    if (!f || f != vm->current)
+        return luaL_error(L, "attempt to call an async function outside a scheduler task "
+                             "(plain coroutines cannot wait for I/O; use std.task.spawn)");
+    if (!lua_isyieldable(L))
+        return luaL_error(L, "attempt to yield across a C-call boundary");
+    return 0;
+}
+
 /* sched.current() -> the running fiber's coroutine, or nil. */
 static int l_current(lua_State *L)
 {
@@ -760,7 +774,7 @@ static const luaL_Reg sched_funcs[] = {
     {"spawn", l_spawn},     {"park", l_park},       {"park_for", l_park_for},
     {"wake", l_wake},       {"kill", l_kill},       {"yield", l_yield},
     {"current", l_current}, {"is_fiber", l_is_fiber}, {"now", l_now},
-    {NULL, NULL},
+    {"check", l_check},     {NULL, NULL},
 };
 
 /* The `actor` global of VMs created with actor_api (benchmarks, embedders): call another VM

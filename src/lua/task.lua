@@ -8,6 +8,10 @@
 -- scope it is attached to; task.scope / with_timeout bodies push theirs. New tasks attach to the
 -- innermost scope of the spawning fiber (else the VM root scope). The effective token of running
 -- code is the token of that innermost scope; the top level has none (uncancellable).
+--
+-- sched.current() is the running fiber even inside a plain coroutine it resumed, which cannot
+-- park: every wait calls sched.check() before it registers the fiber as a joiner or waiter, so
+-- a failed wait leaves no registration behind that could wake the fiber later by mistake.
 local sched = ...
 
 local task = {}
@@ -106,6 +110,7 @@ end
 local function wait_children(scope, deadline)
   local co = sched.current()
   while pending_children(scope) do
+    sched.check()
     scope.waiters[co] = true
     if deadline then
       local left = deadline - sched.now()
@@ -141,6 +146,7 @@ local function sleep_ms(ms)
     return
   end
   if tok.cancelled then error("task cancelled", 0) end
+  sched.check()
   local co = sched.current()
   tok.waiters[co] = true
   sched.park_for(ms)
@@ -228,6 +234,7 @@ function Handle:join()
   t.joined = true
   local co = sched.current()
   while not t.done do
+    sched.check()
     t.joiners[#t.joiners + 1] = co
     sched.park()
   end
@@ -374,6 +381,7 @@ function task.with_timeout(ms, fn, opts)
     end
   end
 
+  sched.check()
   local caller = sched.current()
   local st = STACK_OF[caller] or {}
   local parent = st[#st]
