@@ -717,6 +717,15 @@ static int l_check(lua_State *L)
     return 0;
 }
 
+/* sched.warn(msg): a warning of the runtime's Lua glue, logged at target agent_block::task. */
+static int l_warn(lua_State *L)
+{
+    size_t n;
+    const char *msg = luaL_checklstring(L, 1, &n);
+    ab_log(AB_LOG_WARN, "agent_block::task", "%.*s", (int)n, msg);
+    return 0;
+}
+
 /* sched.current() -> the running fiber's coroutine, or nil. */
 static int l_current(lua_State *L)
 {
@@ -774,7 +783,7 @@ static const luaL_Reg sched_funcs[] = {
     {"spawn", l_spawn},     {"park", l_park},       {"park_for", l_park_for},
     {"wake", l_wake},       {"kill", l_kill},       {"yield", l_yield},
     {"current", l_current}, {"is_fiber", l_is_fiber}, {"now", l_now},
-    {"check", l_check},     {NULL, NULL},
+    {"check", l_check},     {"warn", l_warn},       {NULL, NULL},
 };
 
 /* The `actor` global of VMs created with actor_api (benchmarks, embedders): call another VM

@@ -192,9 +192,24 @@ local function run_task(t, fn, driver)
   finish(t, ok, v)
 end
 
-local function default_driver()
-  return os.getenv("AGENT_BLOCK_TASK_DRIVER") == "coroutine" and "coroutine" or "async_fn"
-end
+-- Configuration, read once when the VM starts (after .env), as upstream's TaskConfig.
+local DEFAULT_DRIVER =
+  os.getenv("AGENT_BLOCK_TASK_DRIVER") == "coroutine" and "coroutine" or "async_fn"
+
+-- AGENT_BLOCK_TASK_GRACE_MS parses as an unsigned integer (Rust u64: digits, optional '+');
+-- anything else warns and falls back to 1000.
+local DEFAULT_GRACE_MS = (function()
+  local v = os.getenv("AGENT_BLOCK_TASK_GRACE_MS")
+  if v == nil then return 1000 end
+  local digits = v:match("^%+?(%d+)$")
+  local n = digits and math.tointeger(tonumber(digits))
+  if n then return n end
+  sched.warn("AGENT_BLOCK_TASK_GRACE_MS parse failed, using default value=" .. v ..
+             " default=1000")
+  return 1000
+end)()
+
+local function default_driver() return DEFAULT_DRIVER end
 
 local function parse_spawn_opts(opts)
   local name, driver = nil, default_driver()
@@ -350,11 +365,7 @@ function task.scope(a, b)
   return v
 end
 
-local function grace_default()
-  local g = tonumber(os.getenv("AGENT_BLOCK_TASK_GRACE_MS") or "")
-  if g and g >= 0 then return g end
-  return 1000
-end
+local function grace_default() return DEFAULT_GRACE_MS end
 
 function task.with_timeout(ms, fn, opts)
   if type(ms) ~= "number" then
