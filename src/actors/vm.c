@@ -85,6 +85,7 @@ struct ab_vm {
 
     /* lifecycle */
     int started, main_done, exited, cancelled;
+    int fatal; /* a task fiber died of an error its glue could not catch: the run fails */
     int status;
     char *error;
 
@@ -393,6 +394,13 @@ static void vm_exit(ab_vm *vm, int status, const char *msg)
 
 static void check_exit(ab_vm *vm)
 {
+    if (vm->fatal && !vm->exited) {
+        while (vm->all_head)
+            fiber_free(vm, vm->all_head, 1);
+        vm->main_done = 1;
+        vm_exit(vm, AB_RUN_SCRIPT_ERROR, vm->error);
+        return;
+    }
     if (!vm->main_done || vm->n_fibers != 0 || vm->exited)
         return;
     if (atomic_load(&vm->interrupt) == INT_CANCEL)
@@ -446,9 +454,14 @@ static void fiber_finished(ab_vm *vm, fiber *f, int status, int nres)
         finish_call(vm, f, status, nres);
         break;
     default:
-        if (status != LUA_OK)
-            ab_log(AB_LOG_DEBUG, "agent_block::vm", "task fiber ended with error: %s",
-                   lua_tostring(f->co, -1) ? lua_tostring(f->co, -1) : "?");
+        /* std.task catches a task's own errors, so this one escaped the glue: a step limit
+         * (its hook re-raises until the step ends) or a memory error. The task can no longer
+         * tell its joiners, who would wait forever, so the run fails with this error. */
+        if (status != LUA_OK && atomic_load(&vm->interrupt) != INT_CANCEL) {
+            if (!vm->error)
+                vm->error = error_text(vm, f->co, status);
+            vm->fatal = 1;
+        }
         break;
     }
     fiber_free(vm, f, 0);
@@ -501,7 +514,7 @@ static void run_ready(ab_vm *vm)
 {
     /* Only the fibers ready now: one that keeps yielding lets the mailbox in between. */
     fiber *last = vm->ready_tail;
-    while (vm->ready_head && !vm->cancelled) {
+    while (vm->ready_head && !vm->cancelled && !vm->fatal) {
         fiber *f = vm->ready_head;
         vm->ready_head = f->next;
         if (!vm->ready_head)
@@ -511,7 +524,7 @@ static void run_ready(ab_vm *vm)
         if (f == last)
             break;
     }
-    if (vm->ready_head && !vm->cancelled)
+    if (vm->ready_head && !vm->cancelled && !vm->fatal)
         self_wake(vm);
     check_exit(vm);
 }
