@@ -364,13 +364,15 @@ void ab_vm_interrupt(ab_vm *vm)
 void ab__vm_watchdog_tick(void);
 void ab__vm_watchdog_tick(void)
 {
-    uint64_t now = ab_now_ns();
     pthread_mutex_lock(&vms_mu);
     for (ab_vm *vm = vms_head; vm; vm = vm->next_registered) {
         if (!vm->cfg.step_limit_ms)
             continue;
         pthread_mutex_lock(&vm->run_mu);
-        if (vm->running && !vm->hook_armed &&
+        /* Read the clock under run_mu: a step that began after an earlier reading would make
+         * now - step_start_ns wrap around and look endless. */
+        uint64_t now = ab_now_ns();
+        if (vm->running && !vm->hook_armed && now > vm->step_start_ns &&
             now - vm->step_start_ns > (uint64_t)vm->cfg.step_limit_ms * 1000000u) {
             int expected = INT_NONE;
             atomic_compare_exchange_strong(&vm->interrupt, &expected, INT_STEP);
