@@ -85,9 +85,9 @@ write(blocks .. "/witharg.lua", "local name, file = ...\nreturn { name = name, f
 write(blocks .. "/broken.lua", "return = 1\n")
 write(blocks .. "/raising.lua", "error('raised while loading')\n")
 
--- The binary is argv[0] of this process (the runner passes an absolute path).
-local f = assert(io.open("/proc/self/cmdline", "rb"))
-local exe = f:read("a"):match("^[^%z]+")
+-- Run the binary of this very process: /proc/<pid>/exe (the shell's /proc/self is its own).
+local f = assert(io.open("/proc/self/stat", "rb"))
+local exe = "/proc/" .. f:read("a"):match("^(%d+)") .. "/exe"
 f:close()
 local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
 local cmd = string.format("%s run %s --project %s --prompt child 2>&1", q(exe),

@@ -66,8 +66,9 @@ pwd:close()
 -- A non-canonical --project resolves to the same canonical path; a missing one falls back to
 -- <cwd>/<project> (spec core §2.1 step 7). Checked in child runs of this script.
 assert(std.fs.mkdir(root .. "/sub") ~= false)
-local f = assert(io.open("/proc/self/cmdline", "rb"))
-local exe = f:read("a"):match("^[^%z]+")
+-- Run the binary of this very process: /proc/<pid>/exe (the shell's /proc/self is its own).
+local f = assert(io.open("/proc/self/stat", "rb"))
+local exe = "/proc/" .. f:read("a"):match("^(%d+)") .. "/exe"
 f:close()
 local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
 local function child_root(project)
