@@ -379,13 +379,15 @@ void ab_vm_interrupt(ab_vm *vm)
 void ab__vm_watchdog_tick(void);
 void ab__vm_watchdog_tick(void)
 {
-    uint64_t now = ab_now_ns();
     pthread_mutex_lock(&vms_mu);
     for (ab_vm *vm = vms_head; vm; vm = vm->next_registered) {
         if (!vm->cfg.step_limit_ms)
             continue;
         pthread_mutex_lock(&vm->run_mu);
-        if (vm->running && !vm->hook_armed &&
+        /* Read the clock under run_mu: a step that began after an earlier reading would make
+         * now - step_start_ns wrap around and look endless. */
+        uint64_t now = ab_now_ns();
+        if (vm->running && !vm->hook_armed && now > vm->step_start_ns &&
             now - vm->step_start_ns > (uint64_t)vm->cfg.step_limit_ms * 1000000u) {
             int expected = INT_NONE;
             atomic_compare_exchange_strong(&vm->interrupt, &expected, INT_STEP);
@@ -781,6 +783,29 @@ static int l_yield(lua_State *L)
     return lua_yield(L, 0);
 }
 
+/* sched.check(): raises the error an async call would raise here (not in a fiber's own
+ * coroutine, or not yieldable), so the glue can fail before it registers the fiber anywhere. */
+static int l_check(lua_State *L)
+{
+    ab_vm *vm = ab_vm_from_lua(L);
+    fiber *f = fiber_of(L);
+    if (!f || f != vm->current)
+        return luaL_error(L, "attempt to call an async function outside a scheduler task "
+                             "(plain coroutines cannot wait for I/O; use std.task.spawn)");
+    if (!lua_isyieldable(L))
+        return luaL_error(L, "attempt to yield across a C-call boundary");
+    return 0;
+}
+
+/* sched.warn(msg): a warning of the runtime's Lua glue, logged at target agent_block::task. */
+static int l_warn(lua_State *L)
+{
+    size_t n;
+    const char *msg = luaL_checklstring(L, 1, &n);
+    ab_log(AB_LOG_WARN, "agent_block::task", "%.*s", (int)n, msg);
+    return 0;
+}
+
 /* sched.current() -> the running fiber's coroutine, or nil. */
 static int l_current(lua_State *L)
 {
@@ -851,7 +876,7 @@ static const luaL_Reg sched_funcs[] = {
     {"spawn", l_spawn},     {"park", l_park},       {"park_for", l_park_for},
     {"wake", l_wake},       {"kill", l_kill},       {"yield", l_yield},
     {"current", l_current}, {"is_fiber", l_is_fiber}, {"now", l_now},
-    {NULL, NULL},
+    {"check", l_check},     {"warn", l_warn},       {NULL, NULL},
 };
 
 /* The `actor` global of VMs created with actor_api (benchmarks, embedders): call another VM

@@ -8,6 +8,10 @@
 -- scope it is attached to; task.scope / with_timeout bodies push theirs. New tasks attach to the
 -- innermost scope of the spawning fiber (else the VM root scope). The effective token of running
 -- code is the token of that innermost scope; the top level has none (uncancellable).
+--
+-- sched.current() is the running fiber even inside a plain coroutine it resumed, which cannot
+-- park: every wait calls sched.check() before it registers the fiber as a joiner or waiter, so
+-- a failed wait leaves no registration behind that could wake the fiber later by mistake.
 local sched = ...
 
 local task = {}
@@ -107,6 +111,7 @@ end
 local function wait_children(scope, deadline)
   local co = sched.current()
   while pending_children(scope) do
+    sched.check()
     scope.waiters[co] = true
     if deadline then
       local left = deadline - sched.now()
@@ -142,6 +147,7 @@ local function sleep_ms(ms)
     return
   end
   if tok.cancelled then error("task cancelled", 0) end
+  sched.check()
   local co = sched.current()
   tok.waiters[co] = true
   sched.park_for(ms)
@@ -187,9 +193,24 @@ local function run_task(t, fn, driver)
   finish(t, ok, v)
 end
 
-local function default_driver()
-  return os.getenv("AGENT_BLOCK_TASK_DRIVER") == "coroutine" and "coroutine" or "async_fn"
-end
+-- Configuration, read once when the VM starts (after .env), as upstream's TaskConfig.
+local DEFAULT_DRIVER =
+  os.getenv("AGENT_BLOCK_TASK_DRIVER") == "coroutine" and "coroutine" or "async_fn"
+
+-- AGENT_BLOCK_TASK_GRACE_MS parses as an unsigned integer (Rust u64: digits, optional '+');
+-- anything else warns and falls back to 1000.
+local DEFAULT_GRACE_MS = (function()
+  local v = os.getenv("AGENT_BLOCK_TASK_GRACE_MS")
+  if v == nil then return 1000 end
+  local digits = v:match("^%+?(%d+)$")
+  local n = digits and math.tointeger(tonumber(digits))
+  if n then return n end
+  sched.warn("AGENT_BLOCK_TASK_GRACE_MS parse failed, using default value=" .. v ..
+             " default=1000")
+  return 1000
+end)()
+
+local function default_driver() return DEFAULT_DRIVER end
 
 local function parse_spawn_opts(opts)
   local name, driver = nil, default_driver()
@@ -229,6 +250,7 @@ function Handle:join()
   t.joined = true
   local co = sched.current()
   while not t.done do
+    sched.check()
     t.joiners[#t.joiners + 1] = co
     sched.park()
   end
@@ -345,11 +367,7 @@ function task.scope(a, b)
   return v
 end
 
-local function grace_default()
-  local g = tonumber(os.getenv("AGENT_BLOCK_TASK_GRACE_MS") or "")
-  if g and g >= 0 then return g end
-  return 1000
-end
+local function grace_default() return DEFAULT_GRACE_MS end
 
 function task.with_timeout(ms, fn, opts)
   if type(ms) ~= "number" then
@@ -376,6 +394,7 @@ function task.with_timeout(ms, fn, opts)
     end
   end
 
+  sched.check()
   local caller = sched.current()
   local st = STACK_OF[caller] or {}
   local parent = st[#st]
