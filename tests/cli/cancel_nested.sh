@@ -6,13 +6,15 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 export AGENT_BLOCK_HOME="$tmp/home"
 cd "$tmp"
-printf 'coroutine.wrap(function() while true do end end)()\n' > wrap.lua
-printf 'std.task.spawn(function() while true do end end, {driver="coroutine"}):join()\n' > cod.lua
+printf 'print("READY")\ncoroutine.wrap(function() while true do end end)()\n' > wrap.lua
+printf 'print("READY")\nstd.task.spawn(function() while true do end end, {driver="coroutine"}):join()\n' > cod.lua
 
 for s in wrap cod; do
   for sig in INT TERM; do
-    "$AB_BIN" run "$s.lua" 2>/dev/null & pid=$!
-    sleep 0.3
+    : > out
+    "$AB_BIN" run "$s.lua" >out 2>/dev/null & pid=$!
+    for _ in $(seq 1 200); do grep -q READY out && break; sleep 0.05; done
+    grep -q READY out || { kill -9 "$pid"; echo "$s.lua never printed READY"; exit 1; }
     kill -"$sig" "$pid"
     for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
     if kill -0 "$pid" 2>/dev/null; then

@@ -37,6 +37,10 @@ now_ms() {
 
 # start SCRIPT: runs the binary in the background and waits (at most 10 s) for READY on stdout.
 start() {
+    # Empty the files first: a READY left by the previous case would let us signal the child
+    # before it has even exec'd (a background job ignores SIGINT until then).
+    : >"$tmp/out"
+    : >"$tmp/err"
     "$AB_BIN" run "$tmp/$1" >"$tmp/out" 2>"$tmp/err" </dev/null &
     bg_pid=$!
     for _ in $(seq 200); do
