@@ -4,6 +4,7 @@
 # env fallbacks), range checks, and --prompt-file / --context-file read errors (exit 1).
 # Needs AB_BIN (path of agent-block).
 set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 : "${AB_BIN:?AB_BIN must point at the agent-block binary}"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ab-cli-flags.XXXXXX")
@@ -12,30 +13,11 @@ cd "$tmp"
 unset AGENT_BLOCK_PROMPT AGENT_BLOCK_CONTEXT AGENT_BLOCK_MESH_SECRET_KEY \
     AGENT_BLOCK_VM_MEMORY_MB AGENT_BLOCK_VM_STEP_LIMIT_MS
 
-failures=0
-fail() {
-    echo "FAIL: $*" >&2
-    echo "--- stdout:" >&2
-    cat "$tmp/out" >&2
-    echo "--- stderr:" >&2
-    cat "$tmp/err" >&2
-    failures=$((failures + 1))
-}
+. "$here/lib/common.sh"
 
-# run ARGS...: runs the binary, leaving stdout/stderr in $tmp/out, $tmp/err and status in $rc.
-run() {
-    rc=0
-    "$AB_BIN" "$@" >"$tmp/out" 2>"$tmp/err" </dev/null || rc=$?
-}
 
-expect_rc() {
-    [ "$rc" -eq "$1" ] || fail "$2: exit $rc, want $1"
-}
 expect_out() {
     grep -qF -- "$1" "$tmp/out" || fail "$2: stdout lacks '$1'"
-}
-expect_err() {
-    grep -qF -- "$1" "$tmp/err" || fail "$2: stderr lacks '$1'"
 }
 expect_empty() {
     [ ! -s "$tmp/$1" ] || fail "$2: $1 is not empty"
@@ -142,8 +124,5 @@ run keygen
 expect_rc 2 "keygen"
 expect_err "'keygen' is not available in this build" "keygen"
 
-if [ "$failures" -ne 0 ]; then
-    echo "$failures failure(s)" >&2
-    exit 1
-fi
+finish
 echo "cli_flags: all passed"

@@ -6,6 +6,7 @@
 # (exit 2) that never start the script. cli_flags.sh covers the flag parser's messages.
 # Needs AB_BIN (path of agent-block).
 set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 : "${AB_BIN:?AB_BIN must point at the agent-block binary}"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ab-cli-life.XXXXXX")
@@ -17,31 +18,7 @@ unset AGENT_BLOCK_PROMPT AGENT_BLOCK_CONTEXT AGENT_BLOCK_MESH_SECRET_KEY \
     AGENT_BLOCK_VM_MEMORY_MB AGENT_BLOCK_VM_STEP_LIMIT_MS AGENT_BLOCK_TASK_GRACE_MS \
     AGENT_BLOCK_TASK_DRIVER LIFE_A LIFE_B RUST_LOG
 
-failures=0
-fail() {
-    echo "FAIL: $*" >&2
-    echo "--- stdout:" >&2
-    cat "$tmp/out" >&2
-    echo "--- stderr:" >&2
-    cat "$tmp/err" >&2
-    failures=$((failures + 1))
-}
-run() {
-    rc=0
-    timeout 60 "$AB_BIN" "$@" >"$tmp/out" 2>"$tmp/err" </dev/null || rc=$?
-}
-expect_rc() {
-    [ "$rc" -eq "$1" ] || fail "$2: exit $rc, want $1"
-}
-expect_out() {
-    grep -qxF -- "$1" "$tmp/out" || fail "$2: stdout lacks the line '$1'"
-}
-expect_err() {
-    grep -qF -- "$1" "$tmp/err" || fail "$2: stderr lacks '$1'"
-}
-reject_err() {
-    if grep -qF -- "$1" "$tmp/err"; then fail "$2: stderr has '$1'"; fi
-}
+. "$here/lib/common.sh"
 
 cat >"$tmp/probe.lua" <<'LUA'
 print("A:" .. tostring(os.getenv("LIFE_A")))
@@ -168,8 +145,5 @@ run run "$tmp/marker.lua" --vm-memory-mb 64 --vm-step-limit-ms 5000 --threads 2
 expect_rc 0 "valid arguments"
 [ -e "$MARKER" ] || fail "valid arguments: the script did not run"
 
-if [ "$failures" -ne 0 ]; then
-    echo "$failures failure(s)" >&2
-    exit 1
-fi
+finish
 echo "cli_lifecycle: all passed"

@@ -5,6 +5,7 @@
 # parse error only warns), exit statuses of script errors, and 128+signo after SIGTERM.
 # Needs AB_BIN (path of agent-block).
 set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 : "${AB_BIN:?AB_BIN must point at the agent-block binary}"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ab-cli-run.XXXXXX")
@@ -22,28 +23,7 @@ export AGENT_BLOCK_HOME="$tmp/home"
 unset AGENT_BLOCK_PROMPT AGENT_BLOCK_CONTEXT AGENT_BLOCK_MESH_SECRET_KEY \
     AGENT_BLOCK_VM_MEMORY_MB AGENT_BLOCK_VM_STEP_LIMIT_MS DOTENV_ONLY DOTENV_REAL DOTENV_LATER
 
-failures=0
-fail() {
-    echo "FAIL: $*" >&2
-    echo "--- stdout:" >&2
-    cat "$tmp/out" >&2
-    echo "--- stderr:" >&2
-    cat "$tmp/err" >&2
-    failures=$((failures + 1))
-}
-run() {
-    rc=0
-    timeout 60 "$AB_BIN" "$@" >"$tmp/out" 2>"$tmp/err" </dev/null || rc=$?
-}
-expect_rc() {
-    [ "$rc" -eq "$1" ] || fail "$2: exit $rc, want $1"
-}
-expect_out() {
-    grep -qxF -- "$1" "$tmp/out" || fail "$2: stdout lacks the line '$1'"
-}
-expect_err() {
-    grep -qF -- "$1" "$tmp/err" || fail "$2: stderr lacks '$1'"
-}
+. "$here/lib/common.sh"
 
 # --- fixtures ---------------------------------------------------------------------------------
 cat >"$tmp/prompt_flag.lua" <<'EOF'
@@ -184,8 +164,5 @@ wait "$bg_pid" || rc=$?
 bg_pid=
 expect_rc 143 "SIGTERM"
 
-if [ "$failures" -ne 0 ]; then
-    echo "$failures failure(s)" >&2
-    exit 1
-fi
+finish
 echo "cli_run: all passed"

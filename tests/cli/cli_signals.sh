@@ -5,6 +5,7 @@
 # in a blocking C call (std.time.sleep). cli_run.sh covers SIGTERM on a busy loop once.
 # Needs AB_BIN (path of agent-block).
 set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 : "${AB_BIN:?AB_BIN must point at the agent-block binary}"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ab-cli-signals.XXXXXX")
@@ -22,15 +23,7 @@ export AGENT_BLOCK_HOME="$tmp/home"
 unset AGENT_BLOCK_PROMPT AGENT_BLOCK_CONTEXT AGENT_BLOCK_VM_MEMORY_MB AGENT_BLOCK_VM_STEP_LIMIT_MS \
     AGENT_BLOCK_TASK_GRACE_MS AGENT_BLOCK_TASK_DRIVER
 
-failures=0
-fail() {
-    echo "FAIL: $*" >&2
-    echo "--- stdout:" >&2
-    cat "$tmp/out" >&2 || true
-    echo "--- stderr:" >&2
-    cat "$tmp/err" >&2 || true
-    failures=$((failures + 1))
-}
+. "$here/lib/common.sh"
 now_ms() {
     echo $(($(date +%s%N) / 1000000))
 }
@@ -145,8 +138,5 @@ kill -TERM "$bg_pid" 2>/dev/null || true
 wait_exit 1000
 [ "$rc" -eq 143 ] || fail "INT then TERM: exit $rc after ${took} ms, want 143"
 
-if [ "$failures" -ne 0 ]; then
-    echo "$failures failure(s)" >&2
-    exit 1
-fi
+finish
 echo "cli_signals: all passed"

@@ -1,15 +1,7 @@
 -- std.fs through the real binary (spec §5.7). The runner's cwd is a fresh temp dir, so all
 -- paths here are relative and live under ./t.
-local function eq(a, b, label)
-  if a ~= b then
-    error(string.format("%s: expected [%s], got [%s]", label or "eq", tostring(b), tostring(a)), 2)
-  end
-end
-local function errof(f, ...)
-  local ok, e = pcall(f, ...)
-  assert(not ok, "expected an error")
-  return tostring(e)
-end
+local C = require("lib.check")
+local eq, errof = C.eq, C.errof
 local function sorted(t)
   local c = {}
   for i, v in ipairs(t) do c[i] = v end

@@ -1,14 +1,6 @@
 -- std.path through the real binary (spec §5.3): Rust Path semantics and exact join errors.
-local function eq(a, b, label)
-  if a ~= b then
-    error(string.format("%s: expected [%s], got [%s]", label or "eq", tostring(b), tostring(a)), 2)
-  end
-end
-local function errof(f, ...)
-  local ok, e = pcall(f, ...)
-  assert(not ok, "expected an error")
-  return tostring(e)
-end
+local C = require("lib.check")
+local eq, errof = C.eq, C.errof
 local p = std.path
 
 eq(p.join("/usr", "local", "bin"), "/usr/local/bin")

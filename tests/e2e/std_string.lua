@@ -1,14 +1,6 @@
 -- std.string through the real binary (spec §5.4): UTF-8 characters, exact errors.
-local function eq(a, b, label)
-  if a ~= b then
-    error(string.format("%s: expected [%s], got [%s]", label or "eq", tostring(b), tostring(a)), 2)
-  end
-end
-local function errof(f, ...)
-  local ok, e = pcall(f, ...)
-  assert(not ok, "expected an error")
-  return tostring(e)
-end
+local C = require("lib.check")
+local eq, errof = C.eq, C.errof
 local s = std.string
 
 eq(s.trim("  hello  "), "hello")

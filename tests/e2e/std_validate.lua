@@ -1,9 +1,5 @@
 -- std.validate through the real binary (spec §5.5): exact messages.
-local function eq(a, b, label)
-  if a ~= b then
-    error(string.format("%s: expected [%s], got [%s]", label or "eq", tostring(b), tostring(a)), 2)
-  end
-end
+local eq = require("lib.check").eq
 local check = std.validate.check
 local function one(data, schema)
   local ok, errs = check(data, schema)
