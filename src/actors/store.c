@@ -126,8 +126,8 @@ void ab_store_abort(ab_rt *rt, ab_handle h, ab_handle src, uint32_t session)
                 memmove(s->aborts, s->aborts + 1, sizeof s->aborts[0] * (MAX_ABORTS - 1));
                 s->n_aborts--;
             }
-            s->aborts[s->n_aborts++] =
-                (abort_rec){.src = src, .session = session, .seq_limit = atomic_load(&next_seq)};
+            s->aborts[s->n_aborts++] = (abort_rec){
+                .src = src, .session = session, .seq_limit = atomic_load(&next_seq) - 1};
         }
         pthread_mutex_unlock(&s->mu);
     }
