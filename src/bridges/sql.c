@@ -15,6 +15,7 @@
 #include "bridges/bridges.h"
 #include "bridges/std_util.h"
 #include "bridges/store_call.h"
+#include "codec/json.h"
 
 static int buf_write(void *data, const char *p, size_t n)
 {
@@ -45,7 +46,9 @@ static void check_params(lua_State *L, lua_Integer n)
             size_t len;
             const char *s = lua_tolstring(L, -1, &len);
             if (!ab__utf8_valid(s, len)) {
-                ab__store_check_utf8(L, lua_gettop(L)); /* raises with mlua's words */
+                /* the JSON encoder words the UTF-8 error as mlua's to_str does */
+                ab_json_encode(L, -1, AB_JSON_RULE_B, 0);
+                ab__raise(L, "param string encoding error: %s", lua_tostring(L, -1));
             }
         } else if (t != LUA_TNIL && t != LUA_TBOOLEAN && t != LUA_TNUMBER) {
             ab__raise(L, "unsupported SQL param type: %s", param_type(L, -1));
