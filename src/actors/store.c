@@ -53,8 +53,8 @@ enum { ST_KV_GET, ST_KV_SET, ST_KV_DELETE, ST_KV_LIST, ST_TS_APPEND, ST_COUNT };
 
 static const char *const cached_sql[ST_COUNT] = {
     "SELECT value FROM __kv WHERE ns = ?1 AND key = ?2",
-    "INSERT INTO __kv (ns, key, value) VALUES (?1, ?2, ?3) "
-    "ON CONFLICT(ns, key) DO UPDATE SET value = excluded.value",
+    ("INSERT INTO __kv (ns, key, value) VALUES (?1, ?2, ?3) "
+     "ON CONFLICT(ns, key) DO UPDATE SET value = excluded.value"),
     "DELETE FROM __kv WHERE ns = ?1 AND key = ?2",
     "SELECT key FROM __kv WHERE ns = ?1 ORDER BY key",
     "INSERT INTO ts (series, ts, tags, value) VALUES (?1, ?2, ?3, ?4)",
