@@ -1097,6 +1097,8 @@ static void open_std(lua_State *L)
         {"path", ab_open_std_path},         {"string", ab_open_std_string},
         {"validate", ab_open_std_validate}, {"time", ab_open_std_time},
         {"fs", ab_open_std_fs},
+        {"kv", ab_open_std_kv},             {"sql", ab_open_std_sql},
+        {"ts", ab_open_std_ts},
     };
     lua_newtable(L);
     for (size_t i = 0; i < sizeof mods / sizeof mods[0]; i++) {
@@ -1174,7 +1176,7 @@ static int init_state(ab_vm *vm, char **err)
         luaL_newlib(L, actor_funcs);
         lua_setglobal(L, "actor");
     }
-    if (run_glue(L, "task", err) || run_glue(L, "mesh", err))
+    if (run_glue(L, "task", err) || run_glue(L, "stores", err) || run_glue(L, "mesh", err))
         return -1;
     return 0;
 }

@@ -21,6 +21,12 @@ int ab_open_std_env(lua_State *L);
 int ab_open_log(lua_State *L);
 int ab_open_tool(lua_State *L);
 int ab_open_task(lua_State *L);
+/* std.kv / std.sql / std.ts: raw async functions over the VM's store actors (src/actors/store.h);
+ * the Lua glue src/lua/stores.lua wraps them with task cancellation and adds register_tools.
+ * They need a VM (ab_vm_from_lua) whose config names the stores. */
+int ab_open_std_kv(lua_State *L);
+int ab_open_std_sql(lua_State *L);
+int ab_open_std_ts(lua_State *L);
 
 /* The NULL sentinel (std.sql.null): light userdata NULL. */
 #define AB_NULL_SENTINEL ((void *)0)

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "actors/runtime.h"
+#include "actors/store.h"
 #include "actors/vm.h"
 #include "core/common.h"
 #include "core/dotenv.h"
@@ -237,6 +238,14 @@ ab_run_status ab_run(const ab_config *cfg, char **errmsg)
         pthread_cond_wait(&h.cv, &h.mu);
     pthread_mutex_unlock(&h.mu);
 
+    /* The three stores exist from the start but open their databases on first use. */
+    ab_store_options so = {.kind = AB_STORE_KIND_KV};
+    ab_handle kv = ab_store_spawn(rt, &so);
+    so.kind = AB_STORE_KIND_SQL;
+    ab_handle sql = ab_store_spawn(rt, &so);
+    so.kind = AB_STORE_KIND_TS;
+    ab_handle ts = ab_store_spawn(rt, &so);
+
     ab_vm_config vc = {
         .script_path = cfg->script_path,
         .script_name = file_name(cfg->script_path),
@@ -249,6 +258,9 @@ ab_run_status ab_run(const ab_config *cfg, char **errmsg)
         .agent_id = "",
         .memory_limit = cfg->vm_memory_limit,
         .step_limit_ms = cfg->vm_step_limit_ms,
+        .kv = kv,
+        .sql = sql,
+        .ts = ts,
         .on_exit = on_vm_exit,
         .on_exit_ud = &h,
     };
