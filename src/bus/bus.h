@@ -1,0 +1,49 @@
+/*
+ * bus.h - the event bus actor: kind -> handler routing, the bounded event queue, dispatch
+ * across the handler-VM pool, host (C) handlers, bus.serve (spec core §4.9, §2.6).
+ *
+ * Producers reach it with messages (all msgpack bodies; replies are AB_MSG_REPLY):
+ *
+ *   AB_MSG_BUS_EVENT  (call) [kind, id, payload_json, meta_json]   an event WITH an ack.
+ *       Reply when the handler is done: status 0, body [ack_json] (canonical JSON text of the
+ *       handler's result, "null" for nil); or status < 0 with the error text, one of
+ *       "no handler for kind `<k>`", "isle error: lua error: <msg>", "handler cancelled",
+ *       "handler panic: <msg>", "ack dropped" (queued when the bus stopped),
+ *       "bus channel closed" (the bus no longer takes events).
+ *       The mesh link turns an error reply into {"error":"bus error: <text>"}, except
+ *       "ack dropped" / "bus channel closed", which it sends as {"error":"<text>"} (§4.11.3).
+ *   AB_MSG_BUS_EMIT   (call) [kind, id, payload_json]              an event WITHOUT an ack
+ *       (bus.emit). Reply (empty body) once the event is queued: a full queue delays the reply
+ *       (backpressure: the producer waits, nothing is dropped).
+ *
+ * Only the bus, the main VM's bus bridge and the host use the other message types (bus.c).
+ */
+#ifndef AB_BUS_BUS_H
+#define AB_BUS_BUS_H
+
+#include "actors/runtime.h"
+#include "agent_block.h"
+
+enum {
+    AB_MSG_BUS_EVENT = AB_MSG_USER + 100,
+    AB_MSG_BUS_EMIT,
+    AB_MSG_BUS_REGISTER, /* call [kind|nil, bytecode, serial]: load a Lua handler everywhere */
+    AB_MSG_BUS_SERVE,    /* call []: dispatch until stopped; reply when bus.serve returns */
+    AB_MSG_BUS_STOP,     /* [] from the host: the first signal while serving */
+    AB_MSG_BUS_STATS,    /* call []: reply [map of counters] */
+    AB_MSG_BUS_DONE,     /* internal: a handler VM finished an event (reply) */
+};
+
+typedef struct ab_bus_config {
+    unsigned capacity;        /* AGENT_BLOCK_BUS_CAPACITY (>= 1) */
+    unsigned grace_ms;        /* AGENT_BLOCK_TASK_GRACE_MS */
+    const ab_handle *vms;     /* handler VMs (copied) */
+    unsigned n_vms;
+    const ab_host_handler *host_handlers; /* copied */
+    size_t n_host_handlers;
+} ab_bus_config;
+
+/* Spawns the bus actor (AB_ACTOR_WORKER). Any thread. */
+ab_handle ab_bus_spawn(ab_rt *rt, const ab_bus_config *cfg);
+
+#endif
