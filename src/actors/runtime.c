@@ -431,22 +431,30 @@ int ab_reply_error(ab_rt *rt, const ab_msg *req, int32_t status, const char *tex
     return ab_reply(rt, req, status, text, strlen(text));
 }
 
+static void cancel_one(ab_actor *a)
+{
+    if (!a || atomic_load_explicit(&a->dead, memory_order_acquire))
+        return;
+    if (atomic_exchange_explicit(&a->cancelled, 1, memory_order_acq_rel))
+        return; /* already cancelled once */
+    atomic_store_explicit(&a->cancel_pending, 1, memory_order_release);
+    if (a->ops->interrupt)
+        a->ops->interrupt(a);
+    atomic_thread_fence(memory_order_seq_cst);
+    schedule(a);
+}
+
 void ab_rt_cancel_all(ab_rt *rt)
 {
     atomic_store(&rt->cancelled_all, 1);
     unsigned n = atomic_load(&rt->n_actors);
-    for (unsigned i = 0; i < n && i < AB_RT_MAX_ACTORS; i++) {
-        ab_actor *a = atomic_load_explicit(&rt->actors[i], memory_order_acquire);
-        if (!a || atomic_load_explicit(&a->dead, memory_order_acquire))
-            continue;
-        if (atomic_exchange_explicit(&a->cancelled, 1, memory_order_acq_rel))
-            continue; /* already cancelled once */
-        atomic_store_explicit(&a->cancel_pending, 1, memory_order_release);
-        if (a->ops->interrupt)
-            a->ops->interrupt(a);
-        atomic_thread_fence(memory_order_seq_cst);
-        schedule(a);
-    }
+    for (unsigned i = 0; i < n && i < AB_RT_MAX_ACTORS; i++)
+        cancel_one(atomic_load_explicit(&rt->actors[i], memory_order_acquire));
+}
+
+void ab_actor_cancel(ab_rt *rt, ab_handle h)
+{
+    cancel_one(lookup(rt, h));
 }
 
 /* ---- workers ---- */

@@ -94,6 +94,9 @@ int ab_reply_error(ab_rt *rt, const ab_msg *req, int32_t status, const char *tex
  * except inside a signal handler. */
 void ab_rt_cancel_all(ab_rt *rt);
 
+/* Cancels one actor the way ab_rt_cancel_all cancels every actor. Any thread. */
+void ab_actor_cancel(ab_rt *rt, ab_handle h);
+
 /* Runs fn(arg) on the I/O loop thread as soon as possible (coalesced wake-up). The call is
  * queued; fn must not block. Any thread. Returns 0, or AB_ECLOSED after shutdown began. */
 int ab_rt_io_call(ab_rt *rt, void (*fn)(ab_rt *rt, void *arg), void *arg);

@@ -21,6 +21,8 @@
 #ifndef AB_BUS_BUS_H
 #define AB_BUS_BUS_H
 
+#include <stdatomic.h>
+
 #include "actors/runtime.h"
 #include "agent_block.h"
 
@@ -41,6 +43,9 @@ typedef struct ab_bus_config {
     unsigned n_vms;
     const ab_host_handler *host_handlers; /* copied */
     size_t n_host_handlers;
+    /* Set to 1 by the bus while bus.serve() is serving (the host then routes the first
+     * SIGINT/SIGTERM to the bus as AB_MSG_BUS_STOP instead of cancelling the run). */
+    atomic_int *serving;
 } ab_bus_config;
 
 /* Spawns the bus actor (AB_ACTOR_WORKER). Any thread. */
