@@ -24,6 +24,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "actors/http.h"
+#include "actors/proc.h"
 #include "actors/runtime.h"
 #include "actors/vm.h"
 #include "core/common.h"
@@ -249,6 +251,8 @@ ab_run_status ab_run(const ab_config *cfg, char **errmsg)
         .agent_id = "",
         .memory_limit = cfg->vm_memory_limit,
         .step_limit_ms = cfg->vm_step_limit_ms,
+        .proc = ab_proc_spawn(rt),
+        .http = ab_http_spawn(rt),
         .on_exit = on_vm_exit,
         .on_exit_ud = &h,
     };
