@@ -1024,7 +1024,7 @@ static int init_state(ab_vm *vm, char **err)
         luaL_newlib(L, actor_funcs);
         lua_setglobal(L, "actor");
     }
-    if (run_glue(L, "task", err) || run_glue(L, "mesh", err) || run_glue(L, "io", err))
+    if (run_glue(L, "task", err) || run_glue(L, "mesh", err))
         return -1;
     return 0;
 }

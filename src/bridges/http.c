@@ -25,6 +25,7 @@
 #include "actors/http.h"
 #include "actors/vm.h"
 #include "bridges/bridges.h"
+#include "bridges/io_token.h"
 #include "bridges/std_util.h"
 #include "codec/mpack.h"
 #include "core/common.h"
@@ -34,7 +35,17 @@
 #define XFER_MT "ab.http.xfer"
 
 /* Stack slots of l_request and its continuation. */
-enum { S_URL = 1, S_OPTS, S_XFER, S_ONDATA, S_METHOD, S_STATUS, S_HEADERS, S_BASE = S_HEADERS };
+enum {
+    S_URL = 1,
+    S_OPTS,
+    S_XFER,
+    S_ONDATA,
+    S_METHOD,
+    S_TOKEN,
+    S_STATUS,
+    S_HEADERS,
+    S_BASE = S_HEADERS
+};
 
 typedef struct xfer_ud {
     ab_rt *rt;
@@ -379,6 +390,7 @@ static int pull_next(lua_State *L, xfer_ud *x)
     lua_settop(L, S_BASE);
     uint32_t s = ab_vm_await_begin_cancellable(L, on_drop, (void *)(uintptr_t)x->xid);
     send_xid(x->rt, AB_MSG_HTTP_PULL, ab_vm_handle(vm), x->http, x->xid, AB_MSG_F_CALL, s);
+    ab__token_wait(L, S_TOKEN, 1);
     return ab_vm_await(L, 1, k_request);
 }
 
@@ -398,6 +410,7 @@ static int k_request(lua_State *L, int status, lua_KContext ctx)
 {
     (void)status;
     xfer_ud *x = lua_touserdata(L, S_XFER);
+    ab__token_wait(L, S_TOKEN, 0);
     if (lua_type(L, S_BASE + 1) != LUA_TBOOLEAN) {
         x->active = 0; /* on_drop already aborted it */
         return raise_str(L, "task cancelled during http.request");
@@ -487,8 +500,9 @@ static int l_request(lua_State *L)
         lua_pushfstring(L, "invalid HTTP method '%s': invalid HTTP method", method);
         return lua_error(L);
     }
-    lua_pushnil(L); /* S_STATUS */
-    lua_pushnil(L); /* S_HEADERS */
+    ab__token_push(L, "http.request"); /* S_TOKEN */
+    lua_pushnil(L);                    /* S_STATUS */
+    lua_pushnil(L);                    /* S_HEADERS */
     check_url(L, url, ul);
     if (!cfg->http)
         return raise_str(L, "http request error: no HTTP support in this runtime");
@@ -536,6 +550,7 @@ static int l_request(lua_State *L)
     x->xid = xid;
     x->active = 1;
     ab_send(x->rt, m);
+    ab__token_wait(L, S_TOKEN, 1);
     return ab_vm_await(L, 0, k_request);
 }
 

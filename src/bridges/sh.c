@@ -4,7 +4,7 @@
  * Translates the call into an AB_MSG_PROC_EXEC request to the proc actor (src/actors/proc.c)
  * and the reply into {ok=true, code, stdout, stderr} (output decoded as lossy UTF-8) or
  * {ok=false, error=...}. The wait is cancellable: when the fiber is dropped (task abort,
- * with_timeout, VM cancellation) or woken by its task's cancel token (glue in src/lua/io.lua),
+ * with_timeout, VM cancellation) or woken by its task's cancel token (io_token.h),
  * an AB_MSG_PROC_ABORT kills the child's process group; a token wake raises
  * `task cancelled during sh.exec`.
  */
@@ -15,6 +15,7 @@
 #include "actors/proc.h"
 #include "actors/vm.h"
 #include "bridges/bridges.h"
+#include "bridges/io_token.h"
 #include "bridges/std_util.h"
 #include "codec/mpack.h"
 #include "core/common.h"
@@ -60,6 +61,7 @@ static int k_exec(lua_State *L, int status, lua_KContext ctx)
 {
     (void)status;
     int base = (int)ctx;
+    ab__token_wait(L, 4, 0);
     if (lua_type(L, base + 1) != LUA_TBOOLEAN) {
         lua_pushliteral(L, "task cancelled during sh.exec");
         return lua_error(L);
@@ -114,6 +116,7 @@ static int l_exec(lua_State *L)
         static const char e[] = "exec error: no process support in this runtime";
         return push_failure(L, e, sizeof e - 1);
     }
+    ab__token_push(L, "sh.exec"); /* slot 4 */
     lua_pushvalue(L, 1);
     lua_pushvalue(L, 3);
     lua_pushinteger(L, timeout);
@@ -122,9 +125,10 @@ static int l_exec(lua_State *L)
     ab_buf b;
     ab_buf_init(&b);
     const char *err = NULL;
-    int rc = ab_mpack_encode_lua(L, 4, 3, &b, &err);
+    int rc = ab_mpack_encode_lua(L, 5, 3, &b, &err);
     AB_ASSERT(rc == 0);
-    lua_settop(L, 3);
+    lua_settop(L, 4);
+    ab__token_wait(L, 4, 1);
     ab_msg *m = ab_msg_with_body(AB_MSG_PROC_EXEC, b.data, b.len);
     ab_buf_free(&b);
     m->flags = AB_MSG_F_CALL;
