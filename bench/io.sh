@@ -41,6 +41,7 @@ row() { # name metric ours peer target
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 mkdir -p "$tmp/www" "$tmp/logs"
 printf 'hello, bench\n' >"$tmp/www/index.html"
+chmod a+rx "$tmp" "$tmp/www" && chmod a+r "$tmp/www/index.html" # workers may run as nobody
 cat >"$tmp/nginx.conf" <<CONF
 worker_processes 1;
 daemon off;
@@ -68,7 +69,7 @@ for _ in $(seq 1 100); do
     curl -sf -o /dev/null "$url" && break
     sleep 0.05
 done
-curl -sf -o /dev/null "$url" || { echo "io.sh: nginx did not start" >&2; cat "$tmp/logs/error.log" >&2; exit 1; }
+curl -sf -o /dev/null "$url" || { echo "io.sh: nginx did not start" >&2; tail -5 "$tmp/logs/error.log" >&2; exit 1; }
 
 : >"$tmp/ab_http"
 : >"$tmp/wrk_http"

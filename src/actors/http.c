@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -40,7 +41,6 @@ typedef struct sock_ctx {
     uv_poll_t poll;
     curl_socket_t fd;
     http_actor *ha;
-    struct sock_ctx *prev, *next;
 } sock_ctx;
 
 struct http_actor {
@@ -49,7 +49,8 @@ struct http_actor {
     uv_timer_t timer;
     int timer_ready;
     xfer *buckets[NBUCKETS];
-    sock_ctx *socks;
+    sock_ctx **socks; /* indexed by descriptor */
+    size_t nsocks;
     CURL *pool[POOL_MAX];
     int npool;
 };
@@ -372,31 +373,39 @@ static void on_sock_closed(uv_handle_t *h)
     free(h->data);
 }
 
+/* Forgets fd's watcher: stops and closes it (uv_close removes it from epoll at once, so the
+ * descriptor may be closed right after). */
 static void sock_close(http_actor *ha, sock_ctx *sc)
 {
-    if (sc->prev)
-        sc->prev->next = sc->next;
-    else
-        ha->socks = sc->next;
-    if (sc->next)
-        sc->next->prev = sc->prev;
+    if (sc->fd >= 0 && (size_t)sc->fd < ha->nsocks && ha->socks[sc->fd] == sc)
+        ha->socks[sc->fd] = NULL;
     uv_poll_stop(&sc->poll);
     uv_close((uv_handle_t *)&sc->poll, on_sock_closed);
 }
 
+/* Watchers are kept per descriptor while curl keeps the connection open (also when no
+ * transfer uses it: CURL_POLL_REMOVE only stops watching), so a reused connection costs no
+ * watcher set-up; they go when curl closes the socket (CURLOPT_CLOSESOCKETFUNCTION). */
 static int on_socket(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
 {
     http_actor *ha = userp;
-    sock_ctx *sc = socketp;
     (void)e;
+    (void)socketp;
+    sock_ctx *sc = s >= 0 && (size_t)s < ha->nsocks ? ha->socks[s] : NULL;
     if (what == CURL_POLL_REMOVE) {
-        if (sc) {
-            curl_multi_assign(ha->multi, s, NULL);
-            sock_close(ha, sc);
-        }
+        if (sc)
+            uv_poll_stop(&sc->poll);
         return 0;
     }
     if (!sc) {
+        if ((size_t)s >= ha->nsocks) {
+            size_t n = ha->nsocks ? ha->nsocks : 64;
+            while (n <= (size_t)s)
+                n *= 2;
+            ha->socks = ab_xrealloc(ha->socks, n * sizeof *ha->socks);
+            memset(ha->socks + ha->nsocks, 0, (n - ha->nsocks) * sizeof *ha->socks);
+            ha->nsocks = n;
+        }
         sc = ab_xcalloc(1, sizeof *sc);
         sc->fd = s;
         sc->ha = ha;
@@ -405,11 +414,7 @@ static int on_socket(CURL *e, curl_socket_t s, int what, void *userp, void *sock
             free(sc);
             return -1;
         }
-        sc->next = ha->socks;
-        if (ha->socks)
-            ha->socks->prev = sc;
-        ha->socks = sc;
-        curl_multi_assign(ha->multi, s, sc);
+        ha->socks[s] = sc;
     }
     int ev = 0;
     if (what & CURL_POLL_IN)
@@ -418,6 +423,14 @@ static int on_socket(CURL *e, curl_socket_t s, int what, void *userp, void *sock
         ev |= UV_WRITABLE;
     uv_poll_start(&sc->poll, ev, on_poll);
     return 0;
+}
+
+static int close_socket(void *ud, curl_socket_t s)
+{
+    http_actor *ha = ud;
+    if (s >= 0 && (size_t)s < ha->nsocks && ha->socks[s])
+        sock_close(ha, ha->socks[s]);
+    return close(s);
 }
 
 static void on_timer(uv_timer_t *t)
@@ -463,6 +476,8 @@ static void setup_easy(xfer *x, CURL *e, int insecure, const char *ca_file)
     curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
     curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, close_socket);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, x->ha);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
     curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
@@ -659,9 +674,11 @@ static void destroy(ab_actor *self)
     each_xfer(ha, xfer_free);
     for (int i = 0; i < ha->npool; i++)
         curl_easy_cleanup(ha->pool[i]);
-    curl_multi_cleanup(ha->multi); /* may still report sockets to forget */
-    while (ha->socks)
-        sock_close(ha, ha->socks);
+    curl_multi_cleanup(ha->multi); /* closes the pooled connections (close_socket) */
+    for (size_t i = 0; i < ha->nsocks; i++)
+        if (ha->socks[i])
+            sock_close(ha, ha->socks[i]);
+    free(ha->socks);
     if (ha->timer_ready)
         uv_close((uv_handle_t *)&ha->timer, on_actor_closed);
     else
