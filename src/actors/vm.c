@@ -1169,6 +1169,12 @@ static int init_state(ab_vm *vm, char **err)
     lua_setglobal(L, "log");
     ab_open_tool(L);
     lua_setglobal(L, "tool");
+    ab_open_sh(L);
+    lua_setglobal(L, "sh");
+    ab_open_http(L);
+    lua_setglobal(L, "http");
+    ab_open_llm(L);
+    lua_setglobal(L, "llm");
 
     luaL_newlib(L, sched_funcs);
     lua_setfield(L, LUA_REGISTRYINDEX, "ab.sched");

@@ -27,6 +27,9 @@ int ab_open_task(lua_State *L);
 int ab_open_std_kv(lua_State *L);
 int ab_open_std_sql(lua_State *L);
 int ab_open_std_ts(lua_State *L);
+int ab_open_sh(lua_State *L);
+int ab_open_http(lua_State *L);
+int ab_open_llm(lua_State *L);
 
 /* The NULL sentinel (std.sql.null): light userdata NULL. */
 #define AB_NULL_SENTINEL ((void *)0)

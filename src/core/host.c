@@ -24,6 +24,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "actors/http.h"
+#include "actors/proc.h"
 #include "actors/runtime.h"
 #include "actors/store.h"
 #include "actors/vm.h"
@@ -261,6 +263,8 @@ ab_run_status ab_run(const ab_config *cfg, char **errmsg)
         .kv = kv,
         .sql = sql,
         .ts = ts,
+        .proc = ab_proc_spawn(rt),
+        .http = ab_http_spawn(rt),
         .on_exit = on_vm_exit,
         .on_exit_ud = &h,
     };
