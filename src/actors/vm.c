@@ -559,19 +559,30 @@ static void run_ready(ab_vm *vm)
 
 /* ---- async protocol for bridges ---- */
 
-uint32_t ab_vm_await_begin(lua_State *L)
+const char *ab_vm_await_check(lua_State *L)
 {
     ab_vm *vm = ab_vm_from_lua(L);
     fiber *f = fiber_of(L);
     if (!f || f != vm->current)
-        luaL_error(L, "attempt to call an async function outside a scheduler task "
-                      "(plain coroutines cannot wait for I/O; use std.task.spawn)");
+        return "attempt to call an async function outside a scheduler task "
+               "(plain coroutines cannot wait for I/O; use std.task.spawn)";
     if (!lua_isyieldable(L))
-        luaL_error(L, "attempt to yield across a C-call boundary");
+        return "attempt to yield across a C-call boundary";
+    if (!vm->free_slot && vm->n_slots >= MAX_SESSIONS)
+        return "too many pending async calls in this VM";
+    return NULL;
+}
+
+uint32_t ab_vm_await_begin(lua_State *L)
+{
+    ab_vm *vm = ab_vm_from_lua(L);
+    fiber *f = fiber_of(L);
+    const char *why = ab_vm_await_check(L);
+    if (why)
+        luaL_error(L, "%s", why);
     AB_ASSERT(f->session == 0);
     uint32_t s = session_alloc(vm, f);
-    if (!s)
-        luaL_error(L, "too many pending async calls in this VM (limit %d)", (int)MAX_SESSIONS);
+    AB_ASSERT(s != 0);
     f->session = s;
     f->state = F_WAITING;
     return s;
@@ -1182,8 +1193,21 @@ static int init_state(ab_vm *vm, char **err)
         luaL_newlib(L, actor_funcs);
         lua_setglobal(L, "actor");
     }
-    if (run_glue(L, "task", err) || run_glue(L, "stores", err) || run_glue(L, "mesh", err))
+    if (vm->cfg.bus && !vm->cfg.handler_vm) {
+        ab_open_bus(L);
+        lua_setglobal(L, "bus");
+    }
+    if (vm->cfg.handler_vm) {
+        lua_pushboolean(L, 1);
+        lua_setglobal(L, "_AB_HANDLER_VM");
+    }
+    if (run_glue(L, "task", err) || run_glue(L, "stores", err) || run_glue(L, "mesh", err) ||
+        run_glue(L, "bus_handler", err))
         return -1;
+    if (vm->cfg.handler_vm) {
+        lua_pushnil(L);
+        lua_setglobal(L, "_AB_HANDLER_VM");
+    }
     return 0;
 }
 

@@ -40,8 +40,11 @@ typedef struct ab_vm_config {
     ab_handle kv, sql, ts;
     ab_handle proc;           /* the proc actor (sh.exec), 0 = none: sh.exec fails */
     ab_handle http;           /* the http actor (http.request), 0 = none: requests raise */
+    ab_handle bus;            /* main VM: the bus actor behind the `bus` global (0 = none) */
+    int handler_vm;           /* 1: a handler VM of the bus (no script, no `bus`, no mesh.on) */
     /* Called once on the VM's thread when the script and every task have finished, or the
-     * VM was cancelled. The VM keeps answering AB_MSG_CALL_LUA afterwards (until cancelled). status: 0 ok, AB_RUN_SCRIPT_ERROR or AB_RUN_CANCELLED; msg borrowed. */
+     * VM was cancelled. The VM keeps answering AB_MSG_CALL_LUA afterwards (until
+     * cancelled). status: 0 ok, AB_RUN_SCRIPT_ERROR or AB_RUN_CANCELLED; msg borrowed. */
     void (*on_exit)(void *ud, int status, const char *msg);
     void *on_exit_ud;
 } ab_vm_config;
@@ -59,6 +62,9 @@ ab_rt *ab_vm_rt(ab_vm *vm);
 ab_handle ab_vm_handle(ab_vm *vm);
 const ab_vm_config *ab_vm_config_of(ab_vm *vm);
 
+/* NULL if the running code may start an async wait now, else the reason (a static string).
+ * Lets a bridge release its own C memory before raising. VM thread only. */
+const char *ab_vm_await_check(lua_State *L);
 /* Starts an async wait in the running fiber and returns the session to put in the request.
  * Raises a Lua error (never returns) when L is not the running fiber or is not yieldable
  * ("attempt to yield across a C-call boundary"-type use, e.g. inside table.sort). */

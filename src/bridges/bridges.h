@@ -30,6 +30,8 @@ int ab_open_std_ts(lua_State *L);
 int ab_open_sh(lua_State *L);
 int ab_open_http(lua_State *L);
 int ab_open_llm(lua_State *L);
+/* The `bus` table of the main VM (src/bridges/bus.c); needs ab_vm_config.bus. */
+int ab_open_bus(lua_State *L);
 
 /* The NULL sentinel (std.sql.null): light userdata NULL. */
 #define AB_NULL_SENTINEL ((void *)0)

@@ -5,8 +5,9 @@
  *           AB_MSG_BUS_SERVE, AB_MSG_BUS_STATS (main VM), AB_MSG_BUS_STOP (host),
  *           AB_MSG_REPLY (from handler VMs: load acks and dispatch results; from the timer:
  *           the grace deadline).
- * Sends:    AB_MSG_CALL_LUA to handler VMs: ["load", kind, bytecode] and
- *           ["dispatch", kind, id, payload_json, meta_json] (run by src/lua/bus_handler.lua);
+ * Sends:    AB_MSG_CALL_LUA to handler VMs with the argument sequences ("load", kind, bytecode)
+ *           and ("dispatch", kind, id, payload_json, meta_json), run by
+ *           src/lua/bus_handler.lua;
  *           AB_MSG_REPLY to producers (acks), to the registrant and to bus.serve.
  * States:   idle (events queue up, nothing runs: upstream has no dispatcher before
  *           bus.serve) -> serving -> stopping (intake closed, in-flight handlers get the grace
@@ -267,7 +268,7 @@ static void dispatch_lua(bus *b, event *e, route *r, unsigned vm)
     msgpack_sbuffer_init(&sb);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_array(&pk, 5);
+    /* AB_MSG_CALL_LUA bodies are a sequence of values: the arguments of __ab_on_call. */
     pack_str(&pk, "dispatch");
     pack_str(&pk, e->kind);
     pack_str(&pk, e->id);
@@ -438,7 +439,6 @@ static void on_register(ab_actor *self, bus *b, ab_msg *m)
         msgpack_sbuffer_init(&sb);
         msgpack_packer pk;
         msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-        msgpack_pack_array(&pk, 3);
         pack_str(&pk, "load");
         pack_str(&pk, kind ? kind : "__on_any");
         msgpack_pack_object(&pk, *code);
@@ -495,9 +495,8 @@ static void dispatch_done(bus *b, pending *p, ab_msg *m)
         msgpack_unpacked_init(&u);
         size_t off = 0;
         char *ack = NULL;
-        if (msgpack_unpack_next(&u, m->body, m->len, &off) == MSGPACK_UNPACK_SUCCESS &&
-            u.data.type == MSGPACK_OBJECT_ARRAY && u.data.via.array.size >= 1)
-            ack = obj_str(&u.data.via.array.ptr[0]);
+        if (msgpack_unpack_next(&u, m->body, m->len, &off) == MSGPACK_UNPACK_SUCCESS)
+            ack = obj_str(&u.data); /* the first return value of __bus_dispatch */
         msgpack_unpacked_destroy(&u);
         finish_event(b, e, ack ? ack : "null", NULL);
         free(ack);

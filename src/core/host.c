@@ -15,6 +15,7 @@
 #define _GNU_SOURCE
 #include "agent_block.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <pthread.h>
 #include <sched.h>
@@ -22,6 +23,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "actors/http.h"
@@ -29,6 +31,7 @@
 #include "actors/runtime.h"
 #include "actors/store.h"
 #include "actors/vm.h"
+#include "bus/bus.h"
 #include "core/common.h"
 #include "core/dotenv.h"
 #include "core/log.h"
@@ -101,6 +104,8 @@ typedef struct host {
     uv_signal_t sigint, sigterm;
     uv_async_t token_async;
     int signals_on;
+    ab_handle bus;
+    atomic_int bus_serving; /* set by the bus while bus.serve() runs */
 } host;
 
 static void on_vm_exit(void *ud, int status, const char *msg)
@@ -133,6 +138,15 @@ static void on_signal(uv_signal_t *s, int signum)
         _exit(128 + signum);
     }
     atomic_store(&last_signal, signum);
+    if (h->bus && atomic_load(&h->bus_serving)) {
+        /* bus.serve() is running: it stops (grace window) and returns; the script goes on. */
+        ab_log(AB_LOG_INFO, "agent_block", "%s: stopping bus.serve",
+               signum == SIGINT ? "SIGINT" : "SIGTERM");
+        ab_msg *m = ab_msg_new(AB_MSG_BUS_STOP, 0);
+        m->dst = h->bus;
+        ab_send(h->rt, m);
+        return;
+    }
     cancel_run(h, signum == SIGINT ? "SIGINT" : "SIGTERM");
 }
 
@@ -168,6 +182,43 @@ static void io_setup(ab_rt *rt, void *arg)
     h->signals_on = 1;
     pthread_cond_signal(&h->cv);
     pthread_mutex_unlock(&h->mu);
+}
+
+/* Reads an unsigned integer setting; unparseable -> warning + default (spec core §3.1). */
+static unsigned env_uint(const char *name, unsigned def)
+{
+    const char *v = getenv(name);
+    if (!v || !*v)
+        return def;
+    char *end;
+    errno = 0;
+    unsigned long n = strtoul(v, &end, 10);
+    if (errno || *end || *v == '-' || n > 0x7fffffffUL) {
+        ab_log(AB_LOG_WARN, "agent_block", "%s parse failed, using default %u", name, def);
+        return def;
+    }
+    return (unsigned)n;
+}
+
+static void send_plain(ab_rt *rt, ab_handle dst, uint32_t type)
+{
+    ab_msg *m = ab_msg_new(type, 0);
+    m->dst = dst;
+    ab_send(rt, m);
+}
+
+/* SDK auto-serve teardown (spec core §2.4 a): one grace period for queued events, then stop
+ * and wait at most another grace period for bus.serve's dispatcher to finish. */
+static void auto_serve_drain(host *h, unsigned grace_ms)
+{
+    struct timespec ts = {grace_ms / 1000, (long)(grace_ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+    send_plain(h->rt, h->bus, AB_MSG_BUS_STOP);
+    uint64_t until = ab_now_ms() + grace_ms;
+    while (atomic_load(&h->bus_serving) && ab_now_ms() < until) {
+        struct timespec step = {0, 5000000L};
+        nanosleep(&step, NULL);
+    }
 }
 
 static ab_run_status fail(char **errmsg, ab_run_status st, char *msg)
@@ -248,6 +299,17 @@ ab_run_status ab_run(const ab_config *cfg, char **errmsg)
     so.kind = AB_STORE_KIND_TS;
     ab_handle ts = ab_store_spawn(rt, &so);
 
+    /* The bus and its handler VMs (--workers N). */
+    unsigned capacity = env_uint("AGENT_BLOCK_BUS_CAPACITY", 64);
+    if (capacity == 0) {
+        ab_log(AB_LOG_WARN, "agent_block", "AGENT_BLOCK_BUS_CAPACITY=0 is invalid, using 1");
+        capacity = 1;
+    }
+    unsigned grace_ms = env_uint("AGENT_BLOCK_TASK_GRACE_MS", 1000);
+    unsigned n_workers = cfg->workers > 0 ? (unsigned)cfg->workers : 1;
+    ab_handle *hvms = ab_xcalloc(n_workers, sizeof *hvms);
+    ab_handle proc = ab_proc_spawn(rt), http = ab_http_spawn(rt);
+
     ab_vm_config vc = {
         .script_path = cfg->script_path,
         .script_name = file_name(cfg->script_path),
@@ -263,14 +325,35 @@ ab_run_status ab_run(const ab_config *cfg, char **errmsg)
         .kv = kv,
         .sql = sql,
         .ts = ts,
-        .proc = ab_proc_spawn(rt),
-        .http = ab_http_spawn(rt),
-        .on_exit = on_vm_exit,
-        .on_exit_ud = &h,
+        .proc = proc,
+        .http = http,
     };
-    ab_handle vm;
     char *err = NULL;
-    if (ab_vm_spawn(rt, &vc, &vm, &err) != 0) {
+    int failed = 0;
+    vc.handler_vm = 1;
+    for (unsigned i = 0; i < n_workers && !failed; i++)
+        failed = ab_vm_spawn(rt, &vc, &hvms[i], &err) != 0;
+    if (!failed) {
+        ab_bus_config bc = {
+            .capacity = capacity,
+            .grace_ms = grace_ms,
+            .vms = hvms,
+            .n_vms = n_workers,
+            .host_handlers = cfg->host_handlers,
+            .n_host_handlers = cfg->host_handlers ? cfg->n_host_handlers : 0,
+            .serving = &h.bus_serving,
+        };
+        h.bus = ab_bus_spawn(rt, &bc);
+        if (cfg->auto_serve_bus && bc.n_host_handlers > 0)
+            send_plain(rt, h.bus, AB_MSG_BUS_SERVE);
+    }
+    free(hvms);
+    vc.handler_vm = 0;
+    vc.bus = h.bus;
+    vc.on_exit = on_vm_exit;
+    vc.on_exit_ud = &h;
+    ab_handle vm;
+    if (failed || ab_vm_spawn(rt, &vc, &vm, &err) != 0) {
         h.done = 1;
         h.status = AB_RUN_RUNTIME_ERROR;
         h.msg = err;
@@ -284,6 +367,8 @@ ab_run_status ab_run(const ab_config *cfg, char **errmsg)
     while (!h.done)
         pthread_cond_wait(&h.cv, &h.mu);
     pthread_mutex_unlock(&h.mu);
+    if (h.bus && cfg->auto_serve_bus && cfg->n_host_handlers > 0 && !h.cancelling)
+        auto_serve_drain(&h, grace_ms);
 
     if (cfg->cancel) {
         atomic_store(&cfg->cancel->async, NULL);
