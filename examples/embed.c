@@ -7,6 +7,10 @@
  * cancel token after that many milliseconds; the run then ends with AB_RUN_CANCELLED. Prints
  * the outcome as "status=<n> message=<text>" and exits 0 if the run ended as expected
  * (ok without a cancel, cancelled with one).
+ *
+ * A host (C) handler is registered for bus events of kind "worker_result" with auto-serve on
+ * (spec core §2.6, §4.9.6): a script's bus.emit("worker_result", ...) reaches host_handler,
+ * which prints "host handler got <payload>".
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -29,6 +33,19 @@ static void *cancel_later(void *arg)
     return NULL;
 }
 
+/* Runs on the bus actor's thread; payload_json is canonical JSON (sorted keys). */
+static int host_handler(void *ud, const char *kind, const char *id, const char *payload_json,
+                        const char *meta_json, char **reply_json)
+{
+    (void)ud;
+    (void)id;
+    (void)meta_json;
+    printf("host handler got %s %s\n", kind, payload_json);
+    fflush(stdout);
+    *reply_json = NULL; /* ack: JSON null */
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -40,6 +57,10 @@ int main(int argc, char **argv)
     cfg.script_path = argv[1];
     cfg.prompt = "from the embedding program";
     cfg.threads = 2;
+    static const ab_host_handler handlers[] = {{"worker_result", host_handler, NULL}};
+    cfg.host_handlers = handlers;
+    cfg.n_host_handlers = 1;
+    cfg.auto_serve_bus = 1;
 
     ab_cancel_token *tok = ab_cancel_token_new();
     cfg.cancel = tok;

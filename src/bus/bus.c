@@ -655,7 +655,7 @@ static void handle(ab_actor *self, ab_msg *m)
 static void destroy(ab_actor *self)
 {
     bus *b = ab_actor_ud(self);
-    ab_log(AB_LOG_INFO, "agent_block::bus",
+    ab_log(b->st.received ? AB_LOG_INFO : AB_LOG_DEBUG, "agent_block::bus",
            "bus stats: received=%llu dispatched=%llu acked=%llu failed=%llu nacked=%llu "
            "dropped=%llu queued=%u in_flight=%u",
            (unsigned long long)b->st.received, (unsigned long long)b->st.dispatched,

@@ -15,6 +15,19 @@ out=$("$AB_EMBED_EXAMPLE" ok.lua)
 grep -q '^PROMPT:from the embedding program$' <<<"$out" || { echo "no prompt: $out"; exit 1; }
 grep -q '^status=0 ' <<<"$out" || { echo "not ok: $out"; exit 1; }
 
+# Host handler with auto-serve (spec core §7.22): the emitted payload reaches the C handler
+# exactly, and Lua cannot take the bus any more.
+cat > emit.lua <<'LUA'
+bus.emit("worker_result", { ok = true, value = 42 })
+local ok, err = pcall(bus.serve)
+print("serve:" .. tostring(err))
+LUA
+out=$(timeout 10 "$AB_EMBED_EXAMPLE" emit.lua)
+grep -qxF 'host handler got worker_result {"ok":true,"value":42}' <<<"$out" \
+  || { echo "host handler not reached: $out"; exit 1; }
+grep -qF 'serve:bus.serve: bus already consumed' <<<"$out" || { echo "serve not refused: $out"; exit 1; }
+grep -q '^status=0 ' <<<"$out" || { echo "auto-serve run failed: $out"; exit 1; }
+
 printf 'while true do end\n' > busy.lua
 start=$(date +%s%N)
 out=$(timeout 10 "$AB_EMBED_EXAMPLE" busy.lua 200)
