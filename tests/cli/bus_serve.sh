@@ -49,6 +49,7 @@ finish_bg() {
 cat >serve.lua <<'LUA'
 bus.on("custom", function(ev) return ev.payload end)
 bus.on_any(function(ev) return nil end)
+bus.emit("custom", { x = 1 })
 print("READY")
 io.stdout:flush()
 bus.serve()
