@@ -53,6 +53,14 @@ else
     failed=1
 fi
 step "start-up" timeout 180 "$ROOT/bench/bench_startup.sh" $QUICK
+BB=$BUILD/bench/bench_bus
+if [ -x "$BB" ]; then
+    if [ -n "$QUICK" ]; then
+        step "bus (events through Lua handlers)" timeout 240 "$BB" --n 20000 --runs 5
+    else
+        step "bus (events through Lua handlers)" timeout 400 "$BB" --n 100000 --runs 5
+    fi
+fi
 if [ -f "${JSON_BENCH:-$ROOT/bench/json_bench.lua}" ]; then
     step "json" timeout 300 "$ROOT/bench/bench_json.sh" $QUICK
 else
@@ -140,6 +148,22 @@ END {
             "floor " fmt(med["startup_linkfloor mean"]) ", lua " fmt(med["startup_lua5.4 mean"]),
             "-", "-", "-")
     }
+    # Bus: events with acks through Lua handlers (issue 5 targets).
+    k = "bus_trivial_w1 events/s"
+    if (has(k)) {
+        row("bus trivial handler, --workers 1", "events/s", mm(k), "skynet one-way table 174.5k (anchor)",
+            sprintf("%.2f", med[k] / 174543), ">= 200k ev/s", status(med[k] >= 200000))
+        row("bus trivial handler, --workers 1", "p50 / p99 us (64 in flight)",
+            fmt(med["bus_trivial_w1 p50"]) " / " fmt(med["bus_trivial_w1 p99"]), "-", "-", "-", "-")
+        row("bus trivial handler, --workers 2", "events/s", mm("bus_trivial_w2 events/s"), "-",
+            "-", "-", "-")
+        w1 = med["bus_work_w1 events/s"]; w2 = med["bus_work_w2 events/s"]
+        row("bus ~1 KB transform handler", "events/s w1 -> w2", fmt(w1) " -> " fmt(w2), "-",
+            sprintf("%.2f", (w1 > 0 ? w2 / w1 : 0)), ">= 1.6x from 1 to 2 workers",
+            status(w1 > 0 && w2 / w1 >= 1.6))
+        row("bus ~1 KB transform handler", "p50 / p99 us w2 (64 in flight)",
+            fmt(med["bus_work_w2 p50"]) " / " fmt(med["bus_work_w2 p99"]), "-", "-", "-", "-")
+    }
     # JSON: std.json vs lua-cjson, same documents, same run.
     n = split("small_encode small_decode medium_encode medium_decode large_encode large_decode", ops, " ")
     for (i = 1; i <= n; i++) {
@@ -150,6 +174,21 @@ END {
             sprintf("%.2f", med[r]), ">= 0.5 (within 2x)", status(med[r] >= 0.5))
     }
 }' "$RESULTS"
+
+# Stores and I/O print their own rows (peers: raw SQLite, wrk + nginx, fork/exec).
+echo
+if [ -n "$QUICK" ]; then STORE_RUNS=5 STORE_N=500; else STORE_RUNS=5 STORE_N=2000; fi
+echo "== stores" >&2
+RUNS=$STORE_RUNS STORE_BENCH_N=$STORE_N BUILD=$BUILD timeout 600 "$ROOT/bench/store.sh" \
+    2>>"$OUT/stderr.txt" || { echo "!! stores failed" >&2; failed=1; }
+echo
+if command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]; then
+    echo "== io" >&2
+    BUILD=$BUILD timeout 600 "$ROOT/bench/io.sh" 2>>"$OUT/stderr.txt" \
+        || { echo "!! io failed" >&2; failed=1; }
+else
+    echo "(nginx not installed: I/O benchmarks skipped; make deps installs it)"
+fi
 
 [ -n "$QUICK" ] && echo "(quick run: fewer iterations, numbers are a smoke test only)"
 if [ -s "$OUT/stderr.txt" ]; then
