@@ -37,12 +37,20 @@ static void ring_init(ab_mailbox *mb, unsigned cap)
         atomic_init(&mb->cells[i].seq, i);
     mb->mask = cap - 1;
     atomic_init(&mb->head, 0);
-    mb->tail = 0;
+    atomic_init(&mb->tail, 0);
 }
 
 static void ring_free(ab_mailbox *mb)
 {
     free(mb->cells);
+}
+
+/* Only the consumer writes tail; it is atomic because ab_mailbox_empty may read it from the
+ * thread that just released the actor while the next consumer already pops (relaxed: a stale
+ * value only makes the ring look non-empty, see ring_empty). */
+static size_t tail_of(ab_mailbox *mb)
+{
+    return atomic_load_explicit(&mb->tail, memory_order_relaxed);
 }
 
 /* Vyukov-style bounded queue: a producer claims slot `pos` when cell.seq == pos, writes, then
@@ -72,27 +80,29 @@ static int ring_push(ab_mailbox *mb, ab_msg *m)
 
 static ab_msg *ring_pop(ab_mailbox *mb)
 {
-    struct ab_mb_cell *c = &mb->cells[mb->tail & mb->mask];
+    size_t tail = tail_of(mb);
+    struct ab_mb_cell *c = &mb->cells[tail & mb->mask];
     size_t seq = atomic_load_explicit(&c->seq, memory_order_acquire);
-    if ((intptr_t)seq - (intptr_t)(mb->tail + 1) < 0)
+    if ((intptr_t)seq - (intptr_t)(tail + 1) < 0)
         return NULL;
     ab_msg *m = c->msg;
-    atomic_store_explicit(&c->seq, mb->tail + mb->mask + 1, memory_order_release);
-    mb->tail++;
+    atomic_store_explicit(&c->seq, tail + mb->mask + 1, memory_order_release);
+    atomic_store_explicit(&mb->tail, tail + 1, memory_order_relaxed);
     return m;
 }
 
 static int ring_empty(ab_mailbox *mb)
 {
-    struct ab_mb_cell *c = &mb->cells[mb->tail & mb->mask];
+    size_t tail = tail_of(mb);
+    struct ab_mb_cell *c = &mb->cells[tail & mb->mask];
     size_t seq = atomic_load_explicit(&c->seq, memory_order_acquire);
-    return (intptr_t)seq - (intptr_t)(mb->tail + 1) < 0;
+    return (intptr_t)seq - (intptr_t)(tail + 1) < 0;
 }
 
 /* 1 when a producer has claimed a slot the consumer has not read (written or not yet). */
 static int ring_claimed(ab_mailbox *mb)
 {
-    return atomic_load_explicit(&mb->head, memory_order_acquire) != mb->tail;
+    return atomic_load_explicit(&mb->head, memory_order_acquire) != tail_of(mb);
 }
 
 void ab_mailbox_init(ab_mailbox *mb, unsigned capacity)

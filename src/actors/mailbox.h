@@ -21,7 +21,7 @@ typedef struct ab_mailbox {
     struct ab_mb_cell *cells;
     unsigned mask;
     _Alignas(64) atomic_size_t head; /* producers */
-    _Alignas(64) size_t tail;        /* consumer */
+    _Alignas(64) atomic_size_t tail; /* written by the consumer only */
     _Alignas(64) atomic_flag lock;   /* guards the overflow list */
     atomic_size_t n_overflow;
     ab_msg *ov_head, *ov_tail;
@@ -36,8 +36,11 @@ void ab_mailbox_destroy(ab_mailbox *mb);
 void ab_mailbox_push(ab_mailbox *mb, ab_msg *m);
 /* Removes the oldest message, or returns NULL when empty. Consumer thread only. */
 ab_msg *ab_mailbox_pop(ab_mailbox *mb);
-/* 1 when a pop would return NULL at this instant. Consumer thread only (a concurrent push may
- * make it stale at once; the scheduler re-checks after publishing the actor as idle). */
+/* 1 when a pop would return NULL at this instant. The consumer gets an exact answer (a
+ * concurrent push may make it stale at once; the scheduler re-checks after publishing the actor
+ * as idle). Any other thread may call it too (that re-check races with the next consumer): it
+ * may then answer 0 for a mailbox being emptied, which costs a spurious schedule, never 1 for
+ * messages pushed before the call that no consumer has taken. */
 int ab_mailbox_empty(ab_mailbox *mb);
 
 #endif
