@@ -151,7 +151,7 @@ struct ab_rt {
     atomic_int n_spinning;
     atomic_int n_running;
     atomic_int stopping;
-    atomic_int cancelled_all; /* a broadcast happened: later actors start cancelled */
+    atomic_int cancelled_all; /* ab_rt_cancel_all ran: actors spawned later start cancelled */
 
     /* I/O loop thread */
     pthread_t io_thread;
@@ -369,6 +369,20 @@ static void run_actor(ab_actor *a)
         schedule(a);
 }
 
+/* Raises a's cancel flag once and schedules it; ops->interrupt runs on the calling thread. */
+static void cancel_one(ab_actor *a)
+{
+    if (!a || atomic_load_explicit(&a->dead, memory_order_acquire))
+        return;
+    if (atomic_exchange_explicit(&a->cancelled, 1, memory_order_acq_rel))
+        return; /* already cancelled once */
+    atomic_store_explicit(&a->cancel_pending, 1, memory_order_release);
+    if (a->ops->interrupt)
+        a->ops->interrupt(a);
+    atomic_thread_fence(memory_order_seq_cst);
+    schedule(a);
+}
+
 /* ---- public: spawn, send, reply, cancel ---- */
 
 ab_handle ab_actor_spawn(ab_rt *rt, const ab_actor_ops *ops, void *ud, ab_actor_kind kind)
@@ -386,13 +400,12 @@ ab_handle ab_actor_spawn(ab_rt *rt, const ab_actor_ops *ops, void *ud, ab_actor_
     atomic_init(&a->cancel_pending, 0);
     atomic_init(&a->cancelled, 0);
     atomic_init(&a->dead, 0);
-    /* An actor spawned after a broadcast cancellation starts cancelled: ops->cancel runs
-     * before its first message. */
-    if (atomic_load(&rt->cancelled_all)) {
-        atomic_store(&a->cancelled, 1);
-        atomic_store(&a->cancel_pending, 1);
-    }
-    atomic_store_explicit(&rt->actors[idx], a, memory_order_release);
+    /* seq_cst store then load, against ab_rt_cancel_all's flag store then table scan: either
+     * the scan sees this actor or this load sees the flag (or both: cancel_one runs once). */
+    atomic_store(&rt->actors[idx], a);
+    /* An actor spawned after a broadcast cancellation starts cancelled. */
+    if (atomic_load(&rt->cancelled_all))
+        cancel_one(a);
     return a->handle;
 }
 
@@ -429,19 +442,6 @@ int ab_reply_error(ab_rt *rt, const ab_msg *req, int32_t status, const char *tex
 {
     AB_ASSERT(status < 0);
     return ab_reply(rt, req, status, text, strlen(text));
-}
-
-static void cancel_one(ab_actor *a)
-{
-    if (!a || atomic_load_explicit(&a->dead, memory_order_acquire))
-        return;
-    if (atomic_exchange_explicit(&a->cancelled, 1, memory_order_acq_rel))
-        return; /* already cancelled once */
-    atomic_store_explicit(&a->cancel_pending, 1, memory_order_release);
-    if (a->ops->interrupt)
-        a->ops->interrupt(a);
-    atomic_thread_fence(memory_order_seq_cst);
-    schedule(a);
 }
 
 void ab_rt_cancel_all(ab_rt *rt)
