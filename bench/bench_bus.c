@@ -117,8 +117,8 @@ static const char *WORK =
     "tags = table.concat(v.tags, ',')} end table.sort(out, function(a, b) return a.score < "
     "b.score end) return #out end";
 
-static result run_once(unsigned workers, const char *handler_src, const char *payload,
-                       unsigned n, unsigned inflight, unsigned limit_s)
+static result run_once(unsigned workers, const char *handler_src, const char *payload, unsigned n,
+                       unsigned inflight, unsigned limit_s)
 {
     ab_rt_options o = {.threads = 2};
     ab_rt *rt = ab_rt_new(&o);
@@ -129,8 +129,11 @@ static result run_once(unsigned workers, const char *handler_src, const char *pa
     snprintf(script, sizeof script, "%s/h.lua", dir);
     ab_handle vms[8];
     for (unsigned i = 0; i < workers; i++) {
-        ab_vm_config vc = {.script_path = script, .script_name = "h.lua", .project_root = dir,
-                           .agent_id = "", .handler_vm = 1};
+        ab_vm_config vc = {.script_path = script,
+                           .script_name = "h.lua",
+                           .project_root = dir,
+                           .agent_id = "",
+                           .handler_vm = 1};
         char *err = NULL;
         if (ab_vm_spawn(rt, &vc, &vms[i], &err) != 0) {
             fprintf(stderr, "vm: %s\n", err);

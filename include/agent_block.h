@@ -62,25 +62,25 @@ typedef struct ab_host_handler {
 /* Run configuration. Initialise with ab_config_init, then set fields. Strings are borrowed
  * for the duration of ab_run. */
 typedef struct ab_config {
-    const char *script_path;  /* required: the Lua script to run */
-    const char *project_root; /* default "." (.env, blocks/, std.env.project_root()) */
-    const char *relay_url;    /* mesh relay, NULL = no mesh */
-    const char *secret_key;   /* 64 hex chars (Ed25519 seed), NULL = fresh identity */
+    const char *script_path;       /* required: the Lua script to run */
+    const char *project_root;      /* default "." (.env, blocks/, std.env.project_root()) */
+    const char *relay_url;         /* mesh relay, NULL = no mesh */
+    const char *secret_key;        /* 64 hex chars (Ed25519 seed), NULL = fresh identity */
     unsigned mcp_rpc_timeout_secs; /* default 30; 0 is rejected ("rpc_timeout must be > 0") */
-    const char *prompt;       /* _PROMPT, NULL = absent */
+    const char *prompt;            /* _PROMPT, NULL = absent */
     size_t prompt_len;
-    const char *context;      /* _CONTEXT, NULL = absent */
+    const char *context; /* _CONTEXT, NULL = absent */
     size_t context_len;
-    int workers;              /* handler VMs (bus dispatch); default 1 */
-    int threads;              /* worker threads; 0 = number of CPUs */
-    size_t vm_memory_limit;   /* bytes per Lua VM; 0 = unlimited */
+    int workers;               /* handler VMs (bus dispatch); default 1 */
+    int threads;               /* worker threads; 0 = number of CPUs */
+    size_t vm_memory_limit;    /* bytes per Lua VM; 0 = unlimited */
     unsigned vm_step_limit_ms; /* max run time of one uninterrupted Lua step; 0 = unlimited */
-    int load_dotenv;          /* 1 (default): load <project_root>/.env without overriding */
-    int handle_signals;       /* 1: SIGINT/SIGTERM cancel the run, a second one exits at once */
-    ab_cancel_token *cancel;  /* optional */
+    int load_dotenv;           /* 1 (default): load <project_root>/.env without overriding */
+    int handle_signals;        /* 1: SIGINT/SIGTERM cancel the run, a second one exits at once */
+    ab_cancel_token *cancel;   /* optional */
     const ab_host_handler *host_handlers; /* optional array */
     size_t n_host_handlers;
-    int auto_serve_bus;       /* 1: dispatch bus events to host handlers in the background */
+    int auto_serve_bus; /* 1: dispatch bus events to host handlers in the background */
 } ab_config;
 
 /* Fills cfg with the defaults above. */

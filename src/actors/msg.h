@@ -15,12 +15,12 @@ typedef uint32_t ab_handle; /* actor id, 0 = none */
 
 /* Message types shared by every actor. Actor-specific requests use values >= AB_MSG_USER. */
 enum {
-    AB_MSG_REPLY = 1,     /* answer to a call: status + body (msgpack values) */
-    AB_MSG_TIMER_START,   /* to the timer actor: body = [ms (number)], session = caller's */
-    AB_MSG_TIMER_STOP,    /* to the timer actor: stop the caller's timer with this session */
-    AB_MSG_RUN,           /* to a VM actor: start the script */
-    AB_MSG_CALL_LUA,      /* to a VM actor: call its Lua call handler with the body values */
-    AB_MSG_WAKE,          /* to a VM actor: run ready coroutines */
+    AB_MSG_REPLY = 1,   /* answer to a call: status + body (msgpack values) */
+    AB_MSG_TIMER_START, /* to the timer actor: body = [ms (number)], session = caller's */
+    AB_MSG_TIMER_STOP,  /* to the timer actor: stop the caller's timer with this session */
+    AB_MSG_RUN,         /* to a VM actor: start the script */
+    AB_MSG_CALL_LUA,    /* to a VM actor: call its Lua call handler with the body values */
+    AB_MSG_WAKE,        /* to a VM actor: run ready coroutines */
     AB_MSG_USER = 64,
 };
 
@@ -44,8 +44,6 @@ ab_msg *ab_msg_new(uint32_t type, size_t len);
 /* Allocates a message whose body is a copy of body[0..len). */
 ab_msg *ab_msg_with_body(uint32_t type, const void *body, size_t len);
 void ab_msg_free(ab_msg *m);
-
-
 
 /* Tiny msgpack helpers for runtime-internal bodies (a single float64 / uint32). */
 static inline size_t ab_mp_put_double(char out[9], double d)

@@ -63,8 +63,7 @@ static void aq_push(actor_queue *q, ab_actor *a)
         size_t seq = atomic_load_explicit(&c->seq, memory_order_acquire);
         intptr_t dif = (intptr_t)seq - (intptr_t)pos;
         if (dif == 0) {
-            if (atomic_compare_exchange_weak_explicit(&q->head, &pos, pos + 1,
-                                                      memory_order_relaxed,
+            if (atomic_compare_exchange_weak_explicit(&q->head, &pos, pos + 1, memory_order_relaxed,
                                                       memory_order_relaxed)) {
                 c->a = a;
                 atomic_store_explicit(&c->seq, pos + 1, memory_order_release);
@@ -85,8 +84,7 @@ static ab_actor *aq_pop(actor_queue *q)
         size_t seq = atomic_load_explicit(&c->seq, memory_order_acquire);
         intptr_t dif = (intptr_t)seq - (intptr_t)(pos + 1);
         if (dif == 0) {
-            if (atomic_compare_exchange_weak_explicit(&q->tail, &pos, pos + 1,
-                                                      memory_order_relaxed,
+            if (atomic_compare_exchange_weak_explicit(&q->tail, &pos, pos + 1, memory_order_relaxed,
                                                       memory_order_relaxed)) {
                 ab_actor *a = c->a;
                 atomic_store_explicit(&c->seq, pos + q->mask + 1, memory_order_release);
@@ -364,8 +362,7 @@ static void run_actor(ab_actor *a)
     }
     atomic_store_explicit(&a->sched, 0, memory_order_seq_cst);
     atomic_thread_fence(memory_order_seq_cst);
-    if (!ab_mailbox_empty(&a->mb) ||
-        atomic_load_explicit(&a->cancel_pending, memory_order_acquire))
+    if (!ab_mailbox_empty(&a->mb) || atomic_load_explicit(&a->cancel_pending, memory_order_acquire))
         schedule(a);
 }
 

@@ -50,10 +50,10 @@ typedef struct ab_actor_ops {
 } ab_actor_ops;
 
 typedef struct ab_rt_options {
-    int threads;            /* worker threads; <= 0 = number of CPUs */
-    unsigned mailbox_cap;   /* ring capacity per actor (default 1024) */
-    unsigned batch;         /* messages per scheduling turn (default 64) */
-    unsigned spin_us;       /* how long an idle worker spins before parking (default 50) */
+    int threads;          /* worker threads; <= 0 = number of CPUs */
+    unsigned mailbox_cap; /* ring capacity per actor (default 1024) */
+    unsigned batch;       /* messages per scheduling turn (default 64) */
+    unsigned spin_us;     /* how long an idle worker spins before parking (default 50) */
 } ab_rt_options;
 
 /* Creates a runtime and starts its worker threads and I/O loop thread. Returns NULL only if a
@@ -112,8 +112,8 @@ int ab_rt_threads(ab_rt *rt);
 
 /* Counters for tests and benchmarks. */
 typedef struct ab_rt_stats {
-    uint64_t parks;   /* times a worker parked */
-    uint64_t wakes;   /* times a parked worker was signalled */
+    uint64_t parks;    /* times a worker parked */
+    uint64_t wakes;    /* times a parked worker was signalled */
     uint64_t io_wakes; /* uv_async_send calls */
 } ab_rt_stats;
 void ab_rt_get_stats(ab_rt *rt, ab_rt_stats *out);

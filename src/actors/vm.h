@@ -31,17 +31,17 @@ typedef struct ab_vm_config {
     size_t prompt_len;
     const char *context;
     size_t context_len;
-    const char *agent_id;     /* own mesh id, "" without relay */
-    size_t memory_limit;      /* bytes, 0 = unlimited */
-    unsigned step_limit_ms;   /* 0 = unlimited */
-    int actor_api;            /* 1: global `actor` with call(handle, ...) and self() */
+    const char *agent_id;   /* own mesh id, "" without relay */
+    size_t memory_limit;    /* bytes, 0 = unlimited */
+    unsigned step_limit_ms; /* 0 = unlimited */
+    int actor_api;          /* 1: global `actor` with call(handle, ...) and self() */
     /* Store actors behind std.kv / std.sql / std.ts (store.h); 0 = none (those functions
      * then raise "std.<kv|sql|ts>: no store in this VM"). */
     ab_handle kv, sql, ts;
-    ab_handle proc;           /* the proc actor (sh.exec), 0 = none: sh.exec fails */
-    ab_handle http;           /* the http actor (http.request), 0 = none: requests raise */
-    ab_handle bus;            /* main VM: the bus actor behind the `bus` global (0 = none) */
-    int handler_vm;           /* 1: a handler VM of the bus (no script, no `bus`, no mesh.on) */
+    ab_handle proc; /* the proc actor (sh.exec), 0 = none: sh.exec fails */
+    ab_handle http; /* the http actor (http.request), 0 = none: requests raise */
+    ab_handle bus;  /* main VM: the bus actor behind the `bus` global (0 = none) */
+    int handler_vm; /* 1: a handler VM of the bus (no script, no `bus`, no mesh.on) */
     /* Called once on the VM's thread when the script and every task have finished, or the
      * VM was cancelled. The VM keeps answering AB_MSG_CALL_LUA afterwards (until
      * cancelled). status: 0 ok, AB_RUN_SCRIPT_ERROR or AB_RUN_CANCELLED; msg borrowed. */

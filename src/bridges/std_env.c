@@ -113,12 +113,8 @@ static int env_project_root(lua_State *L)
 int ab_open_std_env(lua_State *L)
 {
     static const luaL_Reg funcs[] = {
-        {"get", env_get},
-        {"get_or", env_get_or},
-        {"set", env_set},
-        {"home", env_home},
-        {"agent_id", env_agent_id},
-        {"project_root", env_project_root},
+        {"get", env_get},   {"get_or", env_get_or},     {"set", env_set},
+        {"home", env_home}, {"agent_id", env_agent_id}, {"project_root", env_project_root},
         {NULL, NULL},
     };
     luaL_newlib(L, funcs);

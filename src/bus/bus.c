@@ -39,7 +39,7 @@ typedef struct event {
 
 typedef struct route {
     struct route *next;
-    char *kind; /* NULL = on_any */
+    char *kind;                  /* NULL = on_any */
     const ab_host_handler *host; /* else a Lua handler in every VM */
     int serial;
     int busy; /* serial kinds: an event in flight */
@@ -52,8 +52,8 @@ typedef struct pending {
     uint32_t session;
     pending_kind kind;
     unsigned vm;
-    event *ev;      /* P_DISPATCH */
-    route *rt_used; /* P_DISPATCH: route whose serial slot is held */
+    event *ev;       /* P_DISPATCH */
+    route *rt_used;  /* P_DISPATCH: route whose serial slot is held */
     struct reg *reg; /* P_LOAD */
 } pending;
 
@@ -597,9 +597,9 @@ static void on_stats(bus *b, ab_msg *m)
     msgpack_sbuffer_init(&sb);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    static const char *const names[] = {"received", "dispatched", "acked", "failed",
-                                        "nacked", "dropped", "queued", "waiting",
-                                        "in_flight", "capacity", "workers"};
+    static const char *const names[] = {"received",  "dispatched", "acked",  "failed",
+                                        "nacked",    "dropped",    "queued", "waiting",
+                                        "in_flight", "capacity",   "workers"};
     unsigned waiting = 0;
     for (event *e = b->w_head; e; e = e->next)
         waiting++;
@@ -612,10 +612,10 @@ static void on_stats(bus *b, ab_msg *m)
         msgpack_pack_uint64(&pk, vals[i]);
     }
     pack_str(&pk, "state");
-    pack_str(&pk, b->state == B_IDLE      ? "idle"
-                  : b->state == B_SERVING ? "serving"
+    pack_str(&pk, b->state == B_IDLE       ? "idle"
+                  : b->state == B_SERVING  ? "serving"
                   : b->state == B_STOPPING ? "stopping"
-                                          : "closed");
+                                           : "closed");
     ab_reply(b->rt, m, 0, sb.data, sb.size);
     msgpack_sbuffer_destroy(&sb);
 }

@@ -37,9 +37,9 @@ enum {
 };
 
 typedef struct ab_bus_config {
-    unsigned capacity;        /* AGENT_BLOCK_BUS_CAPACITY (>= 1) */
-    unsigned grace_ms;        /* AGENT_BLOCK_TASK_GRACE_MS */
-    const ab_handle *vms;     /* handler VMs (copied) */
+    unsigned capacity;    /* AGENT_BLOCK_BUS_CAPACITY (>= 1) */
+    unsigned grace_ms;    /* AGENT_BLOCK_TASK_GRACE_MS */
+    const ab_handle *vms; /* handler VMs (copied) */
     unsigned n_vms;
     const ab_host_handler *host_handlers; /* copied */
     size_t n_host_handlers;

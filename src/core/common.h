@@ -20,7 +20,7 @@
 #define AB_ENOENT (-ENOENT)
 #define AB_ETIMEDOUT (-ETIMEDOUT)
 #define AB_ECANCELED (-ECANCELED)
-#define AB_ECLOSED (-EPIPE)  /* the receiving actor is gone */
+#define AB_ECLOSED (-EPIPE) /* the receiving actor is gone */
 #define AB_ERANGE (-ERANGE)
 #define AB_EPROTO (-EPROTO) /* malformed bytes from outside */
 

@@ -63,8 +63,7 @@ static void sink_handle(ab_actor *self, ab_msg *m)
             if (msgpack_unpack_next(&u, m->body, m->len, &off) == MSGPACK_UNPACK_SUCCESS &&
                 u.data.type == MSGPACK_OBJECT_ARRAY && u.data.via.array.size == 1 &&
                 u.data.via.array.ptr[0].type == MSGPACK_OBJECT_STR)
-                snprintf(r->text, sizeof r->text, "%.*s",
-                         (int)u.data.via.array.ptr[0].via.str.size,
+                snprintf(r->text, sizeof r->text, "%.*s", (int)u.data.via.array.ptr[0].via.str.size,
                          u.data.via.array.ptr[0].via.str.ptr);
             msgpack_unpacked_destroy(&u);
         }
@@ -140,13 +139,20 @@ static void fx_start(fx *f, unsigned workers, unsigned capacity, unsigned grace_
     pthread_cond_init(&f->s.cv, NULL);
     f->me = ab_actor_spawn(f->rt, &sink_ops, &f->s, AB_ACTOR_WORKER);
     for (unsigned i = 0; i < workers; i++) {
-        ab_vm_config vc = {.script_path = f->script, .script_name = "handlers.lua",
-                           .project_root = f->dir, .agent_id = "", .handler_vm = 1};
+        ab_vm_config vc = {.script_path = f->script,
+                           .script_name = "handlers.lua",
+                           .project_root = f->dir,
+                           .agent_id = "",
+                           .handler_vm = 1};
         char *err = NULL;
         assert_int_equal(ab_vm_spawn(f->rt, &vc, &f->vms[i], &err), 0);
     }
-    ab_bus_config bc = {.capacity = capacity, .grace_ms = grace_ms, .vms = f->vms,
-                        .n_vms = workers, .host_handlers = hosts, .n_host_handlers = n_hosts,
+    ab_bus_config bc = {.capacity = capacity,
+                        .grace_ms = grace_ms,
+                        .vms = f->vms,
+                        .n_vms = workers,
+                        .host_handlers = hosts,
+                        .n_host_handlers = n_hosts,
                         .serving = &f->serving};
     f->bus = ab_bus_spawn(f->rt, &bc);
 }
@@ -349,8 +355,7 @@ static void test_serial_kind(void **state)
     (void)state;
     fx f;
     fx_start(&f, 2, 64, 1000, NULL, 0);
-    register_handler(&f, "ordered",
-                     "function(ev) std.task.sleep(100); return ev.payload.i end", 1);
+    register_handler(&f, "ordered", "function(ev) std.task.sleep(100); return ev.payload.i end", 1);
     serve(&f);
     uint64_t start = ab_now_ms();
     uint32_t s[3];
@@ -451,9 +456,12 @@ static void test_stop_and_grace(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_acks_and_errors), cmocka_unit_test(test_on_any_and_last_write_wins),
-        cmocka_unit_test(test_serial_vs_parallel), cmocka_unit_test(test_serial_kind),
-        cmocka_unit_test(test_backpressure), cmocka_unit_test(test_host_handlers),
+        cmocka_unit_test(test_acks_and_errors),
+        cmocka_unit_test(test_on_any_and_last_write_wins),
+        cmocka_unit_test(test_serial_vs_parallel),
+        cmocka_unit_test(test_serial_kind),
+        cmocka_unit_test(test_backpressure),
+        cmocka_unit_test(test_host_handlers),
         cmocka_unit_test(test_stop_and_grace),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
