@@ -67,6 +67,11 @@ void ab_mesh_identity_generate(ab_mesh_identity *id)
     sodium_memzero(seed, sizeof seed);
 }
 
+void ab_mesh_random_seed(unsigned char seed[32])
+{
+    randombytes_buf(seed, 32);
+}
+
 void ab_mesh_identity_wipe(ab_mesh_identity *id)
 {
     sodium_memzero(id->sk, sizeof id->sk);

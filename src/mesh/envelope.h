@@ -31,6 +31,8 @@ typedef struct ab_mesh_identity {
 int ab_mesh_seed_parse(const char *hex, unsigned char seed[32], char **err);
 void ab_mesh_identity_from_seed(ab_mesh_identity *id, const unsigned char seed[32]);
 void ab_mesh_identity_generate(ab_mesh_identity *id);
+/* 32 random bytes for a new secret key. */
+void ab_mesh_random_seed(unsigned char seed[32]);
 /* Wipes the secret key. */
 void ab_mesh_identity_wipe(ab_mesh_identity *id);
 
