@@ -1178,6 +1178,10 @@ static int init_state(ab_vm *vm, char **err)
     }
     if (run_glue(L, "task", err) || run_glue(L, "stores", err) || run_glue(L, "mesh", err))
         return -1;
+    if (vm->cfg.mesh) {
+        ab_open_mesh(L);
+        lua_setglobal(L, "mesh");
+    }
     return 0;
 }
 

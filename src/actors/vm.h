@@ -38,6 +38,9 @@ typedef struct ab_vm_config {
     /* Store actors behind std.kv / std.sql / std.ts (store.h); 0 = none (those functions
      * then raise "std.<kv|sql|ts>: no store in this VM"). */
     ab_handle kv, sql, ts;
+    /* The mesh link (actors/mesh_link.h); 0 = no relay: the `mesh` functions then raise
+     * "mesh.<fn>: mesh not connected (no --relay specified)". */
+    ab_handle mesh;
     /* Called once on the VM's thread when the script and every task have finished, or the
      * VM was cancelled. The VM keeps answering AB_MSG_CALL_LUA afterwards (until cancelled). status: 0 ok, AB_RUN_SCRIPT_ERROR or AB_RUN_CANCELLED; msg borrowed. */
     void (*on_exit)(void *ud, int status, const char *msg);

@@ -27,6 +27,8 @@ int ab_open_task(lua_State *L);
 int ab_open_std_kv(lua_State *L);
 int ab_open_std_sql(lua_State *L);
 int ab_open_std_ts(lua_State *L);
+/* mesh with a relay (agent_id, send, request, on) over the VM config's mesh link. */
+int ab_open_mesh(lua_State *L);
 
 /* The NULL sentinel (std.sql.null): light userdata NULL. */
 #define AB_NULL_SENTINEL ((void *)0)

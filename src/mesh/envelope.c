@@ -169,8 +169,8 @@ void ab_mesh_sign_b64(const ab_mesh_identity *id, const void *msg, size_t len,
     ab_mesh_b64(sig, 64, out);
 }
 
-int ab_mesh_verify_b64(const unsigned char pk[32], const char *sig, size_t siglen,
-                       const void *msg, size_t len)
+int ab_mesh_verify_b64(const unsigned char pk[32], const char *sig, size_t siglen, const void *msg,
+                       size_t len)
 {
     unsigned char raw[66];
     if (ab_mesh_unb64(sig, siglen, raw, sizeof raw) != 64)
@@ -179,7 +179,7 @@ int ab_mesh_verify_b64(const unsigned char pk[32], const char *sig, size_t sigle
 }
 
 static const char *const type_names[] = {
-    "request",   "response",    "error",       "control", "handshake",
+    "request",        "response",     "error",      "control", "handshake",
     "stream_request", "stream_chunk", "stream_end", "cancel",
 };
 

@@ -54,8 +54,8 @@ int64_t ab_mesh_now_ms(void);
 void ab_mesh_sign_b64(const ab_mesh_identity *id, const void *msg, size_t len,
                       char out[AB_MESH_SIG_LEN + 1]);
 /* Verifies a base64url signature of msg by pk: 0 ok, -1 bad. */
-int ab_mesh_verify_b64(const unsigned char pk[32], const char *sig, size_t siglen,
-                       const void *msg, size_t len);
+int ab_mesh_verify_b64(const unsigned char pk[32], const char *sig, size_t siglen, const void *msg,
+                       size_t len);
 
 typedef enum ab_mesh_type {
     AB_MESH_REQUEST,

@@ -56,8 +56,7 @@ static void *arena_alloc(parser *ps, size_t n)
 
 static void skip_ws(parser *ps)
 {
-    while (ps->p < ps->end &&
-           (*ps->p == ' ' || *ps->p == '\t' || *ps->p == '\n' || *ps->p == '\r'))
+    while (ps->p < ps->end && (*ps->p == ' ' || *ps->p == '\t' || *ps->p == '\n' || *ps->p == '\r'))
         ps->p++;
 }
 
@@ -160,14 +159,38 @@ static int parse_string(parser *ps, const char **out, size_t *outlen)
         if (c == '\\') {
             p++;
             switch (*p) {
-            case '"': *o++ = '"'; p++; break;
-            case '\\': *o++ = '\\'; p++; break;
-            case '/': *o++ = '/'; p++; break;
-            case 'b': *o++ = '\b'; p++; break;
-            case 'f': *o++ = '\f'; p++; break;
-            case 'n': *o++ = '\n'; p++; break;
-            case 'r': *o++ = '\r'; p++; break;
-            case 't': *o++ = '\t'; p++; break;
+            case '"':
+                *o++ = '"';
+                p++;
+                break;
+            case '\\':
+                *o++ = '\\';
+                p++;
+                break;
+            case '/':
+                *o++ = '/';
+                p++;
+                break;
+            case 'b':
+                *o++ = '\b';
+                p++;
+                break;
+            case 'f':
+                *o++ = '\f';
+                p++;
+                break;
+            case 'n':
+                *o++ = '\n';
+                p++;
+                break;
+            case 'r':
+                *o++ = '\r';
+                p++;
+                break;
+            case 't':
+                *o++ = '\t';
+                p++;
+                break;
             case 'u': {
                 unsigned cp, lo;
                 if (q - p < 5 || hex4(p + 1, &cp) != 0)

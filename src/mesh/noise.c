@@ -25,8 +25,7 @@ static void md_init(void)
     AB_ASSERT(blake2s_md != NULL);
 }
 
-void ab_noise_blake2s(const void *a, size_t alen, const void *b, size_t blen,
-                      unsigned char out[32])
+void ab_noise_blake2s(const void *a, size_t alen, const void *b, size_t blen, unsigned char out[32])
 {
     pthread_once(&md_once, md_init);
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
@@ -101,8 +100,8 @@ static size_t encrypt_and_hash(ab_noise_hs *hs, const void *pt, size_t len, unsi
         unsigned char nonce[12];
         unsigned long long clen = 0;
         nonce12(hs->n, nonce);
-        crypto_aead_chacha20poly1305_ietf_encrypt(out, &clen, pt, len, hs->h, HASHLEN, NULL,
-                                                  nonce, hs->k);
+        crypto_aead_chacha20poly1305_ietf_encrypt(out, &clen, pt, len, hs->h, HASHLEN, NULL, nonce,
+                                                  hs->k);
         hs->n++;
         outlen = (size_t)clen;
     } else if (len) {
@@ -122,8 +121,8 @@ static long decrypt_and_hash(ab_noise_hs *hs, const unsigned char *ct, size_t le
         if (len < AB_NOISE_TAG)
             return -1;
         nonce12(hs->n, nonce);
-        if (crypto_aead_chacha20poly1305_ietf_decrypt(out, &plen, NULL, ct, len, hs->h,
-                                                      HASHLEN, nonce, hs->k) != 0)
+        if (crypto_aead_chacha20poly1305_ietf_decrypt(out, &plen, NULL, ct, len, hs->h, HASHLEN,
+                                                      nonce, hs->k) != 0)
             return -1;
         hs->n++;
         outlen = (size_t)plen;
@@ -191,12 +190,12 @@ long ab_noise_hs_write(ab_noise_hs *hs, const void *payload, size_t plen, unsign
             return -1;
         mix_key(hs, shared, 32);
         o += encrypt_and_hash(hs, hs->s_pub, 32, out + o); /* s */
-        if (dh(hs->s_priv, hs->re, shared))                  /* es (responder side) */
+        if (dh(hs->s_priv, hs->re, shared))                /* es (responder side) */
             return -1;
         mix_key(hs, shared, 32);
     } else {
         o += encrypt_and_hash(hs, hs->s_pub, 32, out); /* s */
-        if (dh(hs->s_priv, hs->re, shared))             /* se (initiator side) */
+        if (dh(hs->s_priv, hs->re, shared))            /* se (initiator side) */
             return -1;
         mix_key(hs, shared, 32);
     }

@@ -105,9 +105,9 @@ struct relay {
     pthread_cond_t cv;
     int ready, done;
     struct {
-        uint64_t routed, buffered, flushed, dropped[D_NREASONS], auth_ok, auth_fail,
-            conns_total, conns_refused, conns_closed_proto, auth_timeouts, reaped, superseded,
-            bytes_in, bytes_out;
+        uint64_t routed, buffered, flushed, dropped[D_NREASONS], auth_ok, auth_fail, conns_total,
+            conns_refused, conns_closed_proto, auth_timeouts, reaped, superseded, bytes_in,
+            bytes_out;
     } st;
 };
 
@@ -173,8 +173,10 @@ static void drop(relay *r, int reason, const conn *from, const char *to, const c
 {
     r->st.dropped[reason]++;
     ab_log(AB_LOG_WARN, LOGT, "relay drop reason=%s from=%s to=%s%s%s", drop_names[reason],
-           from && from->agent[0] ? from->agent : from ? from->peer : "-", to ? to : "-",
-           detail ? " detail=" : "", detail ? detail : "");
+           from && from->agent[0] ? from->agent
+           : from                 ? from->peer
+                                  : "-",
+           to ? to : "-", detail ? " detail=" : "", detail ? detail : "");
 }
 
 static uint64_t dropped_total(const relay *r)
@@ -199,12 +201,12 @@ static void log_stats(relay *r)
            (unsigned long long)r->st.dropped[D_INVALID], (unsigned long long)r->st.dropped[D_SPOOF],
            (unsigned long long)r->st.dropped[D_BADSIG], (unsigned long long)r->st.dropped[D_RATE],
            (unsigned long long)r->st.dropped[D_BUFFER_FULL],
-           (unsigned long long)r->st.dropped[D_EXPIRED],
-           (unsigned long long)r->st.dropped[D_WRITE], (unsigned long long)r->st.auth_ok,
-           (unsigned long long)r->st.auth_fail, (unsigned long long)r->st.auth_timeouts,
-           (unsigned long long)r->st.reaped, (unsigned long long)r->st.superseded,
-           (unsigned long long)r->st.conns_refused, (unsigned long long)r->st.conns_closed_proto,
-           (unsigned long long)r->st.bytes_in, (unsigned long long)r->st.bytes_out);
+           (unsigned long long)r->st.dropped[D_EXPIRED], (unsigned long long)r->st.dropped[D_WRITE],
+           (unsigned long long)r->st.auth_ok, (unsigned long long)r->st.auth_fail,
+           (unsigned long long)r->st.auth_timeouts, (unsigned long long)r->st.reaped,
+           (unsigned long long)r->st.superseded, (unsigned long long)r->st.conns_refused,
+           (unsigned long long)r->st.conns_closed_proto, (unsigned long long)r->st.bytes_in,
+           (unsigned long long)r->st.bytes_out);
 }
 
 static char *metrics_text(relay *r)
@@ -212,7 +214,7 @@ static char *metrics_text(relay *r)
     ab_buf b;
     ab_buf_init(&b);
     char line[256];
-#define M(fmt, ...)                                                                               \
+#define M(fmt, ...)                                                                                \
     ab_buf_append(&b, line, (size_t)snprintf(line, sizeof line, fmt "\n", __VA_ARGS__))
     M("# TYPE mesh_connected_agents gauge%s", "");
     M("mesh_connected_agents %zu", r->routes.n);
@@ -412,7 +414,8 @@ static void auth_result(conn *c, int ok, const char *error)
         memcpy(t->agent, c->agent, sizeof t->agent);
         t->issued_ms = now_ms();
         free(ab_smap_put(&r->tokens, tok, t));
-        ab_buf_append(&b, "{\"success\":true,\"session_token\":\"", 34);
+        static const char head[] = "{\"success\":true,\"session_token\":\"";
+        ab_buf_append(&b, head, sizeof head - 1);
         ab_buf_append(&b, tok, strlen(tok));
         ab_buf_append(&b, "\"}", 2);
         send_text(c, b.data, b.len);
@@ -427,7 +430,8 @@ static void auth_result(conn *c, int ok, const char *error)
         }
         buffer_flush(r, c);
     } else {
-        ab_buf_append(&b, "{\"success\":false,\"error\":", 25);
+        static const char head[] = "{\"success\":false,\"error\":";
+        ab_buf_append(&b, head, sizeof head - 1);
         ab_mj_put_string(&b, error, strlen(error));
         ab_buf_append(&b, "}", 1);
         send_text(c, b.data, b.len);
@@ -472,8 +476,8 @@ static void on_first(conn *c, const char *text, size_t len)
         token *t = NULL;
         if (ab_mesh_uuid_norm(tok, tn, key) == 0)
             t = ab_smap_get(&r->tokens, key);
-        int ok = t && strcmp(t->agent, c->agent) == 0 &&
-                 now_ms() - t->issued_ms < r->c.token_ttl_ms;
+        int ok =
+            t && strcmp(t->agent, c->agent) == 0 && now_ms() - t->issued_ms < r->c.token_ttl_ms;
         ab_mj_free(d);
         auth_result(c, ok, "invalid or expired session token");
         return;

@@ -18,21 +18,21 @@
 #include <stdint.h>
 
 typedef struct ab_relay_config {
-    const char *listen;          /* "HOST:PORT" (default 127.0.0.1:9800) */
-    double rate, burst;          /* token bucket per sender: 50 / 100 */
-    size_t max_msg;              /* bytes per message (default 1 MiB) */
-    unsigned buffer_msgs;        /* offline buffer per target (100) */
-    size_t buffer_bytes;         /* offline buffer bytes per target (4 MiB) */
-    size_t buffer_total_bytes;   /* all offline buffers together (64 MiB) */
-    unsigned buffer_ttl_ms;      /* 300000 */
-    unsigned token_ttl_ms;       /* resume token lifetime, 300000 */
-    unsigned auth_timeout_ms;    /* close sockets not authenticated by then, 10000 */
-    unsigned ping_after_ms;      /* 60000 */
-    unsigned reap_after_ms;      /* 90000 */
-    unsigned reap_interval_ms;   /* 30000 */
-    size_t write_queue_bytes;    /* drop for a target whose socket has this much queued (16 MiB) */
-    unsigned max_conns;          /* 10000 */
-    unsigned stats_ms;           /* periodic counter log, 0 = off */
+    const char *listen;        /* "HOST:PORT" (default 127.0.0.1:9800) */
+    double rate, burst;        /* token bucket per sender: 50 / 100 */
+    size_t max_msg;            /* bytes per message (default 1 MiB) */
+    unsigned buffer_msgs;      /* offline buffer per target (100) */
+    size_t buffer_bytes;       /* offline buffer bytes per target (4 MiB) */
+    size_t buffer_total_bytes; /* all offline buffers together (64 MiB) */
+    unsigned buffer_ttl_ms;    /* 300000 */
+    unsigned token_ttl_ms;     /* resume token lifetime, 300000 */
+    unsigned auth_timeout_ms;  /* close sockets not authenticated by then, 10000 */
+    unsigned ping_after_ms;    /* 60000 */
+    unsigned reap_after_ms;    /* 90000 */
+    unsigned reap_interval_ms; /* 30000 */
+    size_t write_queue_bytes;  /* drop for a target whose socket has this much queued (16 MiB) */
+    unsigned max_conns;        /* 10000 */
+    unsigned stats_ms;         /* periodic counter log, 0 = off */
 } ab_relay_config;
 
 /* Defaults, then overrides from the environment (for tests and operators):

@@ -149,7 +149,8 @@ static int do_handshake(ab_ws *ws, ab_buf *out, int (*path_ok)(const char *), ab
         fail(ws, out, 0, "bad request line");
         goto out;
     }
-    int upgrade = header(head, "Upgrade", val, sizeof val) == 0 && strcasecmp(val, "websocket") == 0;
+    int upgrade =
+        header(head, "Upgrade", val, sizeof val) == 0 && strcasecmp(val, "websocket") == 0;
     if (upgrade && header(head, "Connection", val, sizeof val) == 0 && has_token(val, "upgrade") &&
         header(head, "Sec-WebSocket-Version", val, sizeof val) == 0 && strcmp(val, "13") == 0 &&
         header(head, "Sec-WebSocket-Key", val, sizeof val) == 0 && (!path_ok || path_ok(path))) {

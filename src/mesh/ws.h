@@ -38,12 +38,12 @@ typedef struct ab_ws {
     size_t max_msg; /* cap on a (reassembled) message */
     ab_buf in;      /* unparsed input */
     size_t in_off;
-    ab_buf msg; /* message being reassembled */
-    int msg_op; /* opcode of the message being reassembled, 0 = none */
-    char key[32];         /* client: the Sec-WebSocket-Key sent */
-    char path[256];       /* server: request path */
-    int close_code;       /* from the peer's close frame, 0 = none */
-    const char *error;    /* static text of the protocol error that closed the codec */
+    ab_buf msg;        /* message being reassembled */
+    int msg_op;        /* opcode of the message being reassembled, 0 = none */
+    char key[32];      /* client: the Sec-WebSocket-Key sent */
+    char path[256];    /* server: request path */
+    int close_code;    /* from the peer's close frame, 0 = none */
+    const char *error; /* static text of the protocol error that closed the codec */
 } ab_ws;
 
 /* What ab_ws_feed reports for each complete message (opcode TEXT or BINARY), pong or close.

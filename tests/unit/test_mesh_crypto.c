@@ -80,8 +80,8 @@ static void test_seed_parse(void **st)
     assert_string_equal(err, "expected 64 hex chars, got 0");
     free(err);
     assert_int_equal(
-        ab_mesh_seed_parse("00010203040506070809ga0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
-                           seed, &err),
+        ab_mesh_seed_parse("00010203040506070809ga0b0c0d0e0f101112131415161718191a1b1c1d1e1f", seed,
+                           &err),
         -1);
     assert_string_equal(err, "invalid hex at position 20: invalid digit found in string");
     free(err);
@@ -178,14 +178,19 @@ static void test_envelopes(void **st)
     env_init(&e, U("01"), ID_A, ID_B, AB_MESH_REQUEST, NULL, 1700000000000);
     const char *pl = "{\"text\":\"hi\",\"n\":1,\"capability\":\"echo\"}";
     assert_int_equal(ab_mesh_env_set_payload(&e, pl, strlen(pl)), 0);
-    check_env(&a, &e,
-              "{\"id\":\"" U("01") "\",\"from\":\"" ID_A "\",\"to\":\"" ID_B
-              "\",\"msg_type\":\"request\",\"in_reply_to\":null,\"payload\":{\"capability\":"
-              "\"echo\",\"n\":1,\"text\":\"hi\"},\"encrypted\":false,\"timestamp\":1700000000000}",
-              "{\"id\":\"" U("01") "\",\"from\":\"" ID_A "\",\"to\":\"" ID_B
-              "\",\"msg_type\":\"request\",\"payload\":{\"capability\":\"echo\",\"n\":1,\"text\":"
-              "\"hi\"},\"signature\":\"VzrjCYGC8atwud41uENo6Pa4SmwkXlVBqyh1d63PVIbwdZw7iSnLxvpgzY0"
-              "l2pHALyBTobIaUWSMyJz-dBPUAQ\",\"timestamp\":1700000000000}");
+    check_env(
+        &a, &e,
+        "{\"id\":\"" U(
+            "01") "\",\"from\":\"" ID_A "\",\"to\":\"" ID_B
+                  "\",\"msg_type\":\"request\",\"in_reply_to\":null,\"payload\":{\"capability\":"
+                  "\"echo\",\"n\":1,\"text\":\"hi\"},\"encrypted\":false,\"timestamp\":"
+                  "1700000000000}",
+        "{\"id\":\"" U("01") "\",\"from\":\"" ID_A "\",\"to\":\"" ID_B
+                             "\",\"msg_type\":\"request\",\"payload\":{\"capability\":\"echo\","
+                             "\"n\":1,\"text\":"
+                             "\"hi\"},\"signature\":"
+                             "\"VzrjCYGC8atwud41uENo6Pa4SmwkXlVBqyh1d63PVIbwdZw7iSnLxvpgzY0"
+                             "l2pHALyBTobIaUWSMyJz-dBPUAQ\",\"timestamp\":1700000000000}");
     ab_mesh_env_free(&e);
 
     env_init(&e, U("15"), ID_B, ID_A, AB_MESH_ERROR, U("01"), 1700000000100);
@@ -193,26 +198,33 @@ static void test_envelopes(void **st)
     assert_int_equal(ab_mesh_env_set_payload(&e, pl, strlen(pl)), 0);
     check_env(&b, &e,
               "{\"id\":\"" U("15") "\",\"from\":\"" ID_B "\",\"to\":\"" ID_A
-              "\",\"msg_type\":\"error\",\"in_reply_to\":\"" U("01")
-              "\",\"payload\":{\"capability\":\"echo\",\"error\":\"acl_denied\"},\"encrypted\":"
-              "false,\"timestamp\":1700000000100}",
+                                   "\",\"msg_type\":\"error\",\"in_reply_to\":\"" U(
+                                       "01") "\",\"payload\":{\"capability\":\"echo\",\"error\":"
+                                             "\"acl_denied\"},\"encrypted\":"
+                                             "false,\"timestamp\":1700000000100}",
               "{\"id\":\"" U("15") "\",\"from\":\"" ID_B "\",\"to\":\"" ID_A
-              "\",\"msg_type\":\"error\",\"in_reply_to\":\"" U("01")
-              "\",\"payload\":{\"capability\":\"echo\",\"error\":\"acl_denied\"},\"signature\":"
-              "\"EWAe9-X6soX1s-Z-6N8oDOiTjjfOxdrgl2U0_gku_-plCSCZ_1-Ume3QFriT38Sv4rad-ntNQvD7iDuO"
-              "XaHQAQ\",\"timestamp\":1700000000100}");
+                                   "\",\"msg_type\":\"error\",\"in_reply_to\":\"" U(
+                                       "01") "\",\"payload\":{\"capability\":\"echo\",\"error\":"
+                                             "\"acl_denied\"},\"signature\":"
+                                             "\"EWAe9-X6soX1s-Z-6N8oDOiTjjfOxdrgl2U0_gku_-plCSCZ_1-"
+                                             "Ume3QFriT38Sv4rad-ntNQvD7iDuO"
+                                             "XaHQAQ\",\"timestamp\":1700000000100}");
     ab_mesh_env_free(&e);
 
     env_init(&e, U("02"), ID_A, ID_B, AB_MESH_CANCEL, U("01"), 1700000000500);
     assert_int_equal(ab_mesh_env_set_payload(&e, "null", 4), 0);
-    check_env(&a, &e,
-              "{\"id\":\"" U("02") "\",\"from\":\"" ID_A "\",\"to\":\"" ID_B
-              "\",\"msg_type\":\"cancel\",\"in_reply_to\":\"" U("01")
-              "\",\"payload\":null,\"encrypted\":false,\"timestamp\":1700000000500}",
-              "{\"id\":\"" U("02") "\",\"from\":\"" ID_A "\",\"to\":\"" ID_B
-              "\",\"msg_type\":\"cancel\",\"in_reply_to\":\"" U("01")
-              "\",\"payload\":null,\"signature\":\"EYzoQsBqkB_ysoS6SFvdHa5CSAPDPyGZ2521kWJdR7YzL24J"
-              "LhV8FyQgSujelraRvNJ0yOhXk7BZhL7ThYYhBg\",\"timestamp\":1700000000500}");
+    check_env(
+        &a, &e,
+        "{\"id\":\"" U(
+            "02") "\",\"from\":\"" ID_A "\",\"to\":\"" ID_B
+                  "\",\"msg_type\":\"cancel\",\"in_reply_to\":\"" U(
+                      "01") "\",\"payload\":null,\"encrypted\":false,\"timestamp\":1700000000500}",
+        "{\"id\":\"" U("02") "\",\"from\":\"" ID_A "\",\"to\":\"" ID_B
+                             "\",\"msg_type\":\"cancel\",\"in_reply_to\":\"" U(
+                                 "01") "\",\"payload\":null,\"signature\":\"EYzoQsBqkB_"
+                                       "ysoS6SFvdHa5CSAPDPyGZ2521kWJdR7YzL24J"
+                                       "LhV8FyQgSujelraRvNJ0yOhXk7BZhL7ThYYhBg\",\"timestamp\":"
+                                       "1700000000500}");
     ab_mesh_env_free(&e);
 
     const char *hs1 = "D6poTtKIZ7l_Smot7l34zpdOdrcBjj8iocTPJnhXDyA";
@@ -220,34 +232,44 @@ static void test_envelopes(void **st)
     ab_mesh_env_set_payload_string(&e, hs1, strlen(hs1));
     check_env(&a, &e, NULL,
               "{\"id\":\"" U("10") "\",\"from\":\"" ID_A "\",\"to\":\"" ID_B
-              "\",\"msg_type\":\"handshake\",\"payload\":\"D6poTtKIZ7l_Smot7l34zpdOdrcBjj8iocTPJn"
-              "hXDyA\",\"signature\":\"2CJ2uCq5pz6rSQJ9KwxQn0L501-gZebyRRYwdDI5xxAROz96iPxgz1Tic"
-              "wzA8VXib3YeNm-SINQrOTG2T8arDg\",\"timestamp\":1700000001000}");
+                                   "\",\"msg_type\":\"handshake\",\"payload\":\"D6poTtKIZ7l_"
+                                   "Smot7l34zpdOdrcBjj8iocTPJn"
+                                   "hXDyA\",\"signature\":\"2CJ2uCq5pz6rSQJ9KwxQn0L501-"
+                                   "gZebyRRYwdDI5xxAROz96iPxgz1Tic"
+                                   "wzA8VXib3YeNm-SINQrOTG2T8arDg\",\"timestamp\":1700000001000}");
     ab_mesh_env_free(&e);
 
     const char *hs2 = "_y7kVgHsG2cxDHeQQEWFrmlzMe7hwfjPJBlzHB__Pms0hEqzeLBtJjRlKh630rbGfCCCrxiL"
                       "Qd1efaV89kQ5855BZCUt7OhuA2ZbLIFw5zYmdYNyuVNjl38WF431sHz2";
     env_init(&e, U("11"), ID_B, ID_A, AB_MESH_HANDSHAKE, U("10"), 1700000001100);
     ab_mesh_env_set_payload_string(&e, hs2, strlen(hs2));
-    check_env(&b, &e, NULL,
-              "{\"id\":\"" U("11") "\",\"from\":\"" ID_B "\",\"to\":\"" ID_A
-              "\",\"msg_type\":\"handshake\",\"in_reply_to\":\"" U("10")
-              "\",\"payload\":\"_y7kVgHsG2cxDHeQQEWFrmlzMe7hwfjPJBlzHB__Pms0hEqzeLBtJjRlKh630rbGf"
-              "CCCrxiLQd1efaV89kQ5855BZCUt7OhuA2ZbLIFw5zYmdYNyuVNjl38WF431sHz2\",\"signature\":"
-              "\"7cBAqpKyB-NTl7mr40cqB-k4-uulG0VFAQxh5K-mRX6oV6OIix1wRmQQS4VlmeBZNZfJs6oGom2qxeVo"
-              "olLNAg\",\"timestamp\":1700000001100}");
+    check_env(
+        &b, &e, NULL,
+        "{\"id\":\"" U("11") "\",\"from\":\"" ID_B "\",\"to\":\"" ID_A
+                             "\",\"msg_type\":\"handshake\",\"in_reply_to\":\"" U(
+                                 "10") "\",\"payload\":\"_y7kVgHsG2cxDHeQQEWFrmlzMe7hwfjPJBlzHB__"
+                                       "Pms0hEqzeLBtJjRlKh630rbGf"
+                                       "CCCrxiLQd1efaV89kQ5855BZCUt7OhuA2ZbLIFw5zYmdYNyuVNjl38WF431"
+                                       "sHz2\",\"signature\":"
+                                       "\"7cBAqpKyB-NTl7mr40cqB-k4-uulG0VFAQxh5K-"
+                                       "mRX6oV6OIix1wRmQQS4VlmeBZNZfJs6oGom2qxeVo"
+                                       "olLNAg\",\"timestamp\":1700000001100}");
     ab_mesh_env_free(&e);
 
     const char *hs3 = "dVN---mJ-4QGoNzOUtvsD4Mv1w88N6j277DYt0r8waV_BwAo-XsndIZWGefpVjV5ig9m8ae_"
                       "GgUk16bWAUPtoA";
     env_init(&e, U("12"), ID_A, ID_B, AB_MESH_HANDSHAKE, U("11"), 1700000001200);
     ab_mesh_env_set_payload_string(&e, hs3, strlen(hs3));
-    check_env(&a, &e, NULL,
-              "{\"id\":\"" U("12") "\",\"from\":\"" ID_A "\",\"to\":\"" ID_B
-              "\",\"msg_type\":\"handshake\",\"in_reply_to\":\"" U("11")
-              "\",\"payload\":\"dVN---mJ-4QGoNzOUtvsD4Mv1w88N6j277DYt0r8waV_BwAo-XsndIZWGefpVjV5"
-              "ig9m8ae_GgUk16bWAUPtoA\",\"signature\":\"8X6iQAKC3zGKGMp4eLhgIYgyCh1IgNnyPbQ8QGYB"
-              "krYBjdUusH0dHmHPZZf4nSs_c-4lsqhRhcaGVXdqwwjhBA\",\"timestamp\":1700000001200}");
+    check_env(
+        &a, &e, NULL,
+        "{\"id\":\"" U("12") "\",\"from\":\"" ID_A "\",\"to\":\"" ID_B
+                             "\",\"msg_type\":\"handshake\",\"in_reply_to\":\"" U(
+                                 "11") "\",\"payload\":\"dVN---mJ-"
+                                       "4QGoNzOUtvsD4Mv1w88N6j277DYt0r8waV_BwAo-XsndIZWGefpVjV5"
+                                       "ig9m8ae_GgUk16bWAUPtoA\",\"signature\":"
+                                       "\"8X6iQAKC3zGKGMp4eLhgIYgyCh1IgNnyPbQ8QGYB"
+                                       "krYBjdUusH0dHmHPZZf4nSs_c-4lsqhRhcaGVXdqwwjhBA\","
+                                       "\"timestamp\":1700000001200}");
     ab_mesh_env_free(&e);
 
     const char *ct = "Dhx5RjU5cb6etBJR2LGUravh1MYjiZHfHhnfPz59qmWE86qMwJbbtK6qE2hHg_NvNg";
@@ -256,26 +278,35 @@ static void test_envelopes(void **st)
     ab_mesh_env_set_payload_string(&e, ct, strlen(ct));
     check_env(&a, &e,
               "{\"id\":\"" U("13") "\",\"from\":\"" ID_A "\",\"to\":\"" ID_B
-              "\",\"msg_type\":\"request\",\"in_reply_to\":null,\"payload\":\"Dhx5RjU5cb6etBJR2LG"
-              "Uravh1MYjiZHfHhnfPz59qmWE86qMwJbbtK6qE2hHg_NvNg\",\"encrypted\":true,\"timestamp\":"
-              "1700000001300}",
+                                   "\",\"msg_type\":\"request\",\"in_reply_to\":null,\"payload\":"
+                                   "\"Dhx5RjU5cb6etBJR2LG"
+                                   "Uravh1MYjiZHfHhnfPz59qmWE86qMwJbbtK6qE2hHg_NvNg\","
+                                   "\"encrypted\":true,\"timestamp\":"
+                                   "1700000001300}",
               "{\"id\":\"" U("13") "\",\"from\":\"" ID_A "\",\"to\":\"" ID_B
-              "\",\"msg_type\":\"request\",\"payload\":\"Dhx5RjU5cb6etBJR2LGUravh1MYjiZHfHhnfPz59q"
-              "mWE86qMwJbbtK6qE2hHg_NvNg\",\"encrypted\":true,\"signature\":\"Lc2NM2K1zVVoJRt_hkO"
-              "o3tRQWGFfg18i7GjD20Fr8s3PsHBxOaMgKOoIo8OlVo44qQLdZUeV2n0p2d2736A8CQ\",\"timestamp\""
-              ":1700000001300}");
+                                   "\",\"msg_type\":\"request\",\"payload\":"
+                                   "\"Dhx5RjU5cb6etBJR2LGUravh1MYjiZHfHhnfPz59q"
+                                   "mWE86qMwJbbtK6qE2hHg_NvNg\",\"encrypted\":true,\"signature\":"
+                                   "\"Lc2NM2K1zVVoJRt_hkO"
+                                   "o3tRQWGFfg18i7GjD20Fr8s3PsHBxOaMgKOoIo8OlVo44qQLdZUeV2n0p2d2736"
+                                   "A8CQ\",\"timestamp\""
+                                   ":1700000001300}");
     ab_mesh_env_free(&e);
 
     const char *rct = "8vmBsXoKR1N6sjT1AeOaQ5OQvlIYW4vXHjMm";
     env_init(&e, U("14"), ID_B, ID_A, AB_MESH_RESPONSE, U("13"), 1700000001400);
     e.encrypted = 1;
     ab_mesh_env_set_payload_string(&e, rct, strlen(rct));
-    check_env(&b, &e, NULL,
-              "{\"id\":\"" U("14") "\",\"from\":\"" ID_B "\",\"to\":\"" ID_A
-              "\",\"msg_type\":\"response\",\"in_reply_to\":\"" U("13")
-              "\",\"payload\":\"8vmBsXoKR1N6sjT1AeOaQ5OQvlIYW4vXHjMm\",\"encrypted\":true,"
-              "\"signature\":\"rW0T2fCnI2p9xbYh9Mdb0ic3uYmY1oVOeQQ9QwB60nMLhzTjoiF4j87DKw_E5f1TzM"
-              "K3tMq3RAbnYhw-L6HnBQ\",\"timestamp\":1700000001400}");
+    check_env(
+        &b, &e, NULL,
+        "{\"id\":\"" U(
+            "14") "\",\"from\":\"" ID_B "\",\"to\":\"" ID_A
+                  "\",\"msg_type\":\"response\",\"in_reply_to\":\"" U(
+                      "13") "\",\"payload\":\"8vmBsXoKR1N6sjT1AeOaQ5OQvlIYW4vXHjMm\",\"encrypted\":"
+                            "true,"
+                            "\"signature\":"
+                            "\"rW0T2fCnI2p9xbYh9Mdb0ic3uYmY1oVOeQQ9QwB60nMLhzTjoiF4j87DKw_E5f1TzM"
+                            "K3tMq3RAbnYhw-L6HnBQ\",\"timestamp\":1700000001400}");
     ab_mesh_env_free(&e);
 }
 
@@ -287,7 +318,8 @@ static void test_canonical_json(void **st)
     ab_buf_init(&b);
     assert_int_equal(ab_mj_canonicalize(in, strlen(in), &b), 0);
     ab_buf_append(&b, "", 1);
-    assert_string_equal(b.data, "{\"a\":\"x\\u0001y/\xc3\xa9\",\"b\":1.5e+20,\"c\":[1,2.0,-0.0,1e+16]}");
+    assert_string_equal(b.data,
+                        "{\"a\":\"x\\u0001y/\xc3\xa9\",\"b\":1.5e+20,\"c\":[1,2.0,-0.0,1e+16]}");
     ab_buf_free(&b);
     struct {
         const char *in, *out;
@@ -302,7 +334,8 @@ static void test_canonical_json(void **st)
         {"-9223372036854775808", "-9223372036854775808"},
         {"18446744073709551615", "18446744073709551615"},
         {"18446744073709551616", "1.8446744073709552e+19"},
-        {"\"\\u00e9\\ud83d\\ude00\\t\\u001f\\u007f\"", "\"\xc3\xa9\xf0\x9f\x98\x80\\t\\u001f\x7f\""},
+        {"\"\\u00e9\\ud83d\\ude00\\t\\u001f\\u007f\"",
+         "\"\xc3\xa9\xf0\x9f\x98\x80\\t\\u001f\x7f\""},
         {"{\"a\":1,\"a\":2,\"ab\":0,\"\":3}", "{\"\":3,\"a\":2,\"ab\":0}"},
         {" [ true , false , null ] ", "[true,false,null]"},
     };
@@ -313,8 +346,8 @@ static void test_canonical_json(void **st)
         assert_string_equal(b.data, cases[i].out);
         ab_buf_free(&b);
     }
-    const char *bad[] = {"", "{", "[1,]", "01", "1.", "\"\\ud800\"", "\"\xff\"", "1e400",
-                         "nul", "{\"a\" 1}", "\"a\nb\"", "1 2", "\"\\x\""};
+    const char *bad[] = {"",      "{",   "[1,]",      "01",       "1.",  "\"\\ud800\"", "\"\xff\"",
+                         "1e400", "nul", "{\"a\" 1}", "\"a\nb\"", "1 2", "\"\\x\""};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         ab_buf_init(&b);
         assert_int_equal(ab_mj_canonicalize(bad[i], strlen(bad[i]), &b), AB_EPROTO);
@@ -344,13 +377,15 @@ static void test_env_parse_hostile(void **st)
         "{\"id\":\"x\",\"from\":\"" ID_A "\",\"to\":\"" ID_B "\",\"msg_type\":\"request\","
         "\"payload\":null,\"signature\":\"s\",\"timestamp\":1}",
         "{\"id\":\"" U("01") "\",\"from\":\"" ID_A "\",\"to\":\"" ID_B "\",\"msg_type\":\"nope\","
-        "\"payload\":null,\"signature\":\"" ID_A ID_A "\",\"timestamp\":1}",
-        "{\"id\":\"" U("01") "\",\"from\":\"" ID_A "\",\"to\":\"" ID_B "\",\"msg_type\":\"request\","
-        "\"signature\":\"" ID_A ID_A "\",\"timestamp\":1}",
+                             "\"payload\":null,\"signature\":\"" ID_A ID_A "\",\"timestamp\":1}",
+        "{\"id\":\"" U("01") "\",\"from\":\"" ID_A "\",\"to\":\"" ID_B
+                             "\",\"msg_type\":\"request\","
+                             "\"signature\":\"" ID_A ID_A "\",\"timestamp\":1}",
         "{\"id\":\"" U("01") "\",\"from\":\"" ID_A "\",\"to\":\"short\",\"msg_type\":\"request\","
-        "\"payload\":1,\"signature\":\"" ID_A ID_A "\",\"timestamp\":1}",
-        "{\"id\":\"" U("01") "\",\"from\":\"" ID_A "\",\"to\":\"" ID_B "\",\"msg_type\":\"request\","
-        "\"payload\":1,\"signature\":\"" ID_A ID_A "\",\"timestamp\":1.5}",
+                             "\"payload\":1,\"signature\":\"" ID_A ID_A "\",\"timestamp\":1}",
+        "{\"id\":\"" U("01") "\",\"from\":\"" ID_A "\",\"to\":\"" ID_B
+                             "\",\"msg_type\":\"request\","
+                             "\"payload\":1,\"signature\":\"" ID_A ID_A "\",\"timestamp\":1.5}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
         assert_int_equal(ab_mesh_env_parse(bad[i], strlen(bad[i]), &e, &err), AB_EPROTO);
@@ -397,8 +432,9 @@ static void test_noise_xx(void **st)
     assert_int_equal(ab_noise_hs_read(&r, m, 32, p, sizeof p), 0);
     n = ab_noise_hs_write(&r, NULL, 0, m, sizeof m);
     assert_int_equal(n, 96);
-    b64eq(m, 96, "_y7kVgHsG2cxDHeQQEWFrmlzMe7hwfjPJBlzHB__Pms0hEqzeLBtJjRlKh630rbGfCCCrxiLQd1efa"
-                 "V89kQ5855BZCUt7OhuA2ZbLIFw5zYmdYNyuVNjl38WF431sHz2");
+    b64eq(m, 96,
+          "_y7kVgHsG2cxDHeQQEWFrmlzMe7hwfjPJBlzHB__Pms0hEqzeLBtJjRlKh630rbGfCCCrxiLQd1efa"
+          "V89kQ5855BZCUt7OhuA2ZbLIFw5zYmdYNyuVNjl38WF431sHz2");
     /* a tampered msg2 fails (on a copy: a failed read leaves the state unusable) */
     ab_noise_hs i2 = i;
     m[50] ^= 1;
@@ -422,7 +458,8 @@ static void test_noise_xx(void **st)
     const char *req = "{\"capability\":\"echo\",\"text\":\"hi\"}";
     unsigned char ct[128], pt[128];
     assert_int_equal(ab_noise_encrypt(&is_, req, strlen(req), ct), 0);
-    b64eq(ct, strlen(req) + 16, "Dhx5RjU5cb6etBJR2LGUravh1MYjiZHfHhnfPz59qmWE86qMwJbbtK6qE2hHg_NvNg");
+    b64eq(ct, strlen(req) + 16,
+          "Dhx5RjU5cb6etBJR2LGUravh1MYjiZHfHhnfPz59qmWE86qMwJbbtK6qE2hHg_NvNg");
     /* a corrupted ciphertext fails and leaves the receive counter in place */
     ct[3] ^= 1;
     assert_int_equal(ab_noise_decrypt(&rr, ct, strlen(req) + 16, pt), -1);
@@ -435,7 +472,8 @@ static void test_noise_xx(void **st)
     assert_int_equal(ab_noise_decrypt(&ir, ct, strlen(resp) + 16, pt), 0);
     assert_memory_equal(pt, resp, strlen(resp));
     assert_int_equal(ab_noise_encrypt(&is_, req, strlen(req), ct), 0);
-    b64eq(ct, strlen(req) + 16, "xqj83r5gm2iTjWKcr4WhoBjLBlUr-tpwWjm7OKRljH-67RScV4gomigVP2GGQETshA");
+    b64eq(ct, strlen(req) + 16,
+          "xqj83r5gm2iTjWKcr4WhoBjLBlUr-tpwWjm7OKRljH-67RScV4gomigVP2GGQETshA");
     /* replaying nonce 0's ciphertext at nonce 1 fails */
     unsigned char old[128];
     assert_int_equal(ab_noise_encrypt(&is_, req, strlen(req), old), 0);
