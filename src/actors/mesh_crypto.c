@@ -353,8 +353,7 @@ static void on_open(crypto *c, ab_mpr *r)
         goto out;
     }
     if (!e.encrypted) {
-        if (e.type == AB_MESH_ERROR && e.payload_len >= 24 &&
-            strstr(e.payload, "\"error\":\"no_session\"")) {
+        if (e.type == AB_MESH_ERROR && strstr(e.payload, "\"error\":\"no_session\"")) {
             /* the peer lost our session: the next request re-handshakes */
             peer *p = ab_smap_get(&c->peers, e.from);
             if (p)
