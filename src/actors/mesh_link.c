@@ -592,6 +592,10 @@ static void on_request(link *l, ab_msg *m)
                        "send failed: not connected to the relay (reconnecting)");
         return;
     }
+    /* One Noise state per peer cannot be both ends of a handshake: a request to ourselves
+     * travels signed but unencrypted (through the relay, like any other). */
+    if (tn == AB_MESH_ID_LEN && memcmp(to, l->agent_id, tn) == 0)
+        encrypt = 0;
     entry *e = entry_new(l, E_PENDING);
     memcpy(e->peer, to, tn);
     e->src = m->src;

@@ -198,6 +198,15 @@ static int str_field(const ab_mj_value *o, const char *k, const char **s, size_t
     return 0;
 }
 
+/* Moves b into e->payload, NUL-terminated (not counted in payload_len). */
+static void take_payload(ab_mesh_env *e, ab_buf *b)
+{
+    ab_buf_append(b, "", 1);
+    free(e->payload);
+    e->payload = b->data;
+    e->payload_len = b->len - 1;
+}
+
 int ab_mesh_env_parse(const char *text, size_t len, ab_mesh_env *out, const char **err)
 {
     memset(out, 0, sizeof *out);
@@ -281,8 +290,7 @@ int ab_mesh_env_parse(const char *text, size_t len, ab_mesh_env *out, const char
     ab_buf b;
     ab_buf_init(&b);
     ab_mj_canon(v, &b);
-    out->payload = b.data;
-    out->payload_len = b.len;
+    take_payload(out, &b);
     rc = 0;
 out:
     ab_mj_free(d);
@@ -298,9 +306,7 @@ int ab_mesh_env_set_payload(ab_mesh_env *e, const char *json, size_t len)
         ab_buf_free(&b);
         return rc;
     }
-    free(e->payload);
-    e->payload = b.data;
-    e->payload_len = b.len;
+    take_payload(e, &b);
     return 0;
 }
 
@@ -309,9 +315,7 @@ void ab_mesh_env_set_payload_string(ab_mesh_env *e, const char *s, size_t len)
     ab_buf b;
     ab_buf_init(&b);
     ab_mj_put_string(&b, s, len);
-    free(e->payload);
-    e->payload = b.data;
-    e->payload_len = b.len;
+    take_payload(e, &b);
 }
 
 void ab_mesh_env_free(ab_mesh_env *e)

@@ -81,7 +81,7 @@ typedef struct ab_mesh_env {
     int encrypted;
     int64_t timestamp;
     char signature[AB_MESH_SIG_LEN + 1]; /* "" until signed */
-    char *payload;                       /* canonical JSON text, malloc'ed */
+    char *payload;                       /* canonical JSON text, malloc'ed, NUL-terminated */
     size_t payload_len;
 } ab_mesh_env;
 

@@ -97,6 +97,7 @@ show("enc", pcall(mesh.request, B, {hello = "world"}))
 show("plain", pcall(mesh.request, B, {n = 2}, {encrypted = false}))
 show("array", pcall(mesh.request, B, {1, 2, 3}))
 show("send", pcall(mesh.send, B, {x = 1}))
+show("self", pcall(mesh.request, mesh.agent_id(), {me = 1}))
 show("timeout", pcall(mesh.request, OFF, {}, {timeout = 0.5}))
 show("badid", pcall(mesh.request, "short", {}))
 show("badpayload", pcall(mesh.request, B, {f = print}))
@@ -147,6 +148,7 @@ expect_out 'enc true {"error":"bus channel closed"}' "encrypted request to an ag
 expect_out 'plain true {"error":"bus channel closed"}' "plaintext request"
 expect_out 'array true {"error":"bus channel closed"}' "array payload"
 expect_out "send true nil" "send returns nothing"
+expect_out 'self true {"error":"bus channel closed"}' "request to oneself"
 expect_out "timeout false timeout waiting for response" "request timeout"
 expect_out "badid false send failed: invalid agent id: short" "invalid target"
 expect_out "badpayload false unsupported type for JSON conversion" "payload conversion error"
