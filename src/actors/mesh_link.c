@@ -17,6 +17,7 @@
  * thread only moves bytes, parses the `from` field of inbound envelopes to pick the crypto
  * actor, and keeps the tables.
  */
+#define _GNU_SOURCE /* memmem */
 #include "actors/mesh_link.h"
 
 #include <pthread.h>
@@ -51,7 +52,10 @@ typedef struct entry {
     char id[AB_MESH_UUID_LEN + 1]; /* pending: our request id; inflight: the peer's request id */
     ab_handle src;                 /* pending: the VM that asked */
     uint32_t src_session;
-    int encrypted; /* inflight: answer encrypted iff the request was */
+    int encrypted; /* inflight: answer encrypted iff the request was; pending: sent encrypted */
+    int retried;   /* pending: already re-sent once after a no_session error */
+    char *payload; /* pending: the request JSON, kept for that one retry */
+    size_t payload_len;
 } entry;
 
 typedef struct handles {
@@ -59,12 +63,12 @@ typedef struct handles {
     uv_timer_t retry, ping;
     uv_getaddrinfo_t gai;
     uv_connect_t creq;
-    struct link *l; /* NULL once the link is gone */
-    int open;       /* handles + requests whose callback is still due */
+    struct mlink *l; /* NULL once the link is gone */
+    int open;        /* handles + requests whose callback is still due */
     int tcp_live;
 } handles;
 
-typedef struct link {
+typedef struct mlink {
     ab_rt *rt;
     ab_handle self, bus;
     ab_handle *crypto;
@@ -89,13 +93,13 @@ typedef struct link {
     pthread_cond_t cv;
     int start_done;
     char *start_err;
-} link;
+} mlink;
 
-static void set_down(link *l, const char *why);
+static void set_down(mlink *l, const char *why);
 
 /* ---- helpers ---- */
 
-static unsigned crypto_of(const link *l, const char *peer)
+static unsigned crypto_of(const mlink *l, const char *peer)
 {
     unsigned h = 2166136261u;
     for (const char *p = peer; *p; p++)
@@ -103,7 +107,7 @@ static unsigned crypto_of(const link *l, const char *peer)
     return h % l->ncrypto;
 }
 
-static void to_crypto(link *l, unsigned which, uint32_t type, ab_buf *body)
+static void to_crypto(mlink *l, unsigned which, uint32_t type, ab_buf *body)
 {
     ab_msg *m = ab_msg_with_body(type, body->data, body->len);
     m->src = l->self;
@@ -116,7 +120,7 @@ static void skey(uint32_t s, char out[16])
     snprintf(out, 16, "%u", s);
 }
 
-static entry *entry_new(link *l, int kind)
+static entry *entry_new(mlink *l, int kind)
 {
     entry *e = ab_xcalloc(1, sizeof *e);
     e->kind = kind;
@@ -129,7 +133,7 @@ static entry *entry_new(link *l, int kind)
     return e;
 }
 
-static void entry_free(link *l, entry *e)
+static void entry_free(mlink *l, entry *e)
 {
     char k[16];
     skey(e->session, k);
@@ -137,10 +141,11 @@ static void entry_free(link *l, entry *e)
     if (e->kind == E_PENDING && ab_smap_get(&l->by_id, e->id) == e)
         ab_smap_del(&l->by_id, e->id);
     ab_rt_timer_stop(l->rt, l->self, e->session);
+    free(e->payload);
     free(e);
 }
 
-static void reply_vm(link *l, entry *e, const char *json, size_t n, const char *err)
+static void reply_vm(mlink *l, entry *e, const char *json, size_t n, const char *err)
 {
     ab_msg req = {.src = e->src, .dst = l->self, .session = e->src_session};
     if (err) {
@@ -161,7 +166,7 @@ static void on_written(uv_write_t *w, int status)
     free(w);
 }
 
-static void ws_send_text(link *l, const char *p, size_t n)
+static void ws_send_text(mlink *l, const char *p, size_t n)
 {
     if (!l->h->tcp_live)
         return;
@@ -177,7 +182,7 @@ static void ws_send_text(link *l, const char *p, size_t n)
     }
 }
 
-static void ws_send_raw(link *l, ab_buf *out)
+static void ws_send_raw(mlink *l, ab_buf *out)
 {
     if (!out->len || !l->h->tcp_live)
         return;
@@ -192,7 +197,7 @@ static void ws_send_raw(link *l, ab_buf *out)
 }
 
 /* Sends a SEAL for an envelope we originate. */
-static void seal(link *l, const char *peer, int type, const char *id, const char *reply_to,
+static void seal(mlink *l, const char *peer, int type, const char *id, const char *reply_to,
                  const char *payload, size_t plen, int encrypt)
 {
     ab_buf b;
@@ -212,7 +217,7 @@ static void seal(link *l, const char *peer, int type, const char *id, const char
 
 /* ---- start-up ---- */
 
-static void start_finish(link *l, const char *err)
+static void start_finish(mlink *l, const char *err)
 {
     pthread_mutex_lock(&l->mu);
     if (!l->start_done) {
@@ -234,7 +239,7 @@ static void on_handle_closed(uv_handle_t *hd)
         free(h);
 }
 
-static void connect_begin(link *l);
+static void connect_begin(mlink *l);
 
 static void on_retry(uv_timer_t *t)
 {
@@ -246,7 +251,7 @@ static void on_retry(uv_timer_t *t)
 static void on_ping(uv_timer_t *t)
 {
     handles *h = t->data;
-    link *l = h->l;
+    mlink *l = h->l;
     if (!l || l->state != S_READY)
         return;
     ab_buf out;
@@ -256,7 +261,7 @@ static void on_ping(uv_timer_t *t)
     ab_buf_free(&out);
 }
 
-static void fail_all_pending(link *l, const char *err)
+static void fail_all_pending(mlink *l, const char *err)
 {
     size_t bi = 0;
     ab_smap_entry *it = NULL;
@@ -277,7 +282,7 @@ static void fail_all_pending(link *l, const char *err)
     free(list);
 }
 
-static void set_down(link *l, const char *why)
+static void set_down(mlink *l, const char *why)
 {
     int was = l->state;
     if (was == S_DOWN)
@@ -312,7 +317,7 @@ static void on_alloc(uv_handle_t *hd, size_t hint, uv_buf_t *buf)
     *buf = uv_buf_init(slab, sizeof slab);
 }
 
-static void on_auth_frame(link *l, const char *data, size_t len)
+static void on_auth_frame(mlink *l, const char *data, size_t len)
 {
     ab_mj_doc *d;
     if (ab_mj_parse(data, len, &d) != 0) {
@@ -354,7 +359,7 @@ static void on_auth_frame(link *l, const char *data, size_t len)
     ab_mj_free(d);
 }
 
-static void on_envelope_text(link *l, const char *data, size_t len)
+static void on_envelope_text(mlink *l, const char *data, size_t len)
 {
     /* parse only to find the sender (which crypto actor owns the peer) */
     ab_mj_doc *d;
@@ -379,7 +384,7 @@ static void on_envelope_text(link *l, const char *data, size_t len)
 
 static int on_frame(void *ud, int op, const char *data, size_t len)
 {
-    link *l = ud;
+    mlink *l = ud;
     if (op == AB_WS_CLOSE)
         return 1;
     if (op != AB_WS_TEXT)
@@ -391,7 +396,7 @@ static int on_frame(void *ud, int op, const char *data, size_t len)
     return l->state == S_DOWN;
 }
 
-static void send_auth_first(link *l)
+static void send_auth_first(mlink *l)
 {
     char msg[160];
     int n;
@@ -408,7 +413,7 @@ static void send_auth_first(link *l)
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
     handles *h = s->data;
-    link *l = h->l;
+    mlink *l = h->l;
     if (!l)
         return;
     if (n < 0) {
@@ -449,7 +454,7 @@ static void on_connected(uv_connect_t *req, int status)
 {
     handles *h = req->data;
     h->open--;
-    link *l = h->l;
+    mlink *l = h->l;
     if (!l) {
         if (h->open == 0)
             free(h);
@@ -482,7 +487,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 {
     handles *h = req->data;
     h->open--;
-    link *l = h->l;
+    mlink *l = h->l;
     if (!l) {
         uv_freeaddrinfo(res);
         if (h->open == 0)
@@ -511,7 +516,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     uv_freeaddrinfo(res);
 }
 
-static void connect_begin(link *l)
+static void connect_begin(mlink *l)
 {
     handles *h = l->h;
     char port[16];
@@ -526,7 +531,7 @@ static void connect_begin(link *l)
     }
 }
 
-static int parse_url(link *l, const char *url, char **err)
+static int parse_url(mlink *l, const char *url, char **err)
 {
     snprintf(l->url, sizeof l->url, "%s", url);
     const char *p;
@@ -566,7 +571,7 @@ static int parse_url(link *l, const char *url, char **err)
 
 /* ---- messages ---- */
 
-static void on_request(link *l, ab_msg *m)
+static void on_request(mlink *l, ab_msg *m)
 {
     ab_mpr r;
     ab_mpr_init(&r, m->body, m->len);
@@ -601,12 +606,17 @@ static void on_request(link *l, ab_msg *m)
     e->src = m->src;
     e->src_session = m->session;
     ab_mesh_uuid(e->id);
+    e->encrypted = encrypt;
+    if (encrypt) {
+        e->payload = ab_xstrndup(payload, pn);
+        e->payload_len = pn;
+    }
     ab_smap_put(&l->by_id, e->id, e);
     ab_rt_timer_start(l->rt, l->self, e->session, timeout);
     seal(l, e->peer, AB_MESH_REQUEST, e->id, NULL, payload, pn, encrypt);
 }
 
-static void answer(link *l, const char *peer, const char *req_id, int type, const char *json,
+static void answer(mlink *l, const char *peer, const char *req_id, int type, const char *json,
                    int encrypt)
 {
     char id[AB_MESH_UUID_LEN + 1];
@@ -614,7 +624,7 @@ static void answer(link *l, const char *peer, const char *req_id, int type, cons
     seal(l, peer, type, id, req_id, json, strlen(json), encrypt);
 }
 
-static void dispatch_request(link *l, const char *from, const char *id, int encrypted,
+static void dispatch_request(mlink *l, const char *from, const char *id, int encrypted,
                              const char *payload, size_t pn)
 {
     if (!l->bus) {
@@ -650,7 +660,7 @@ static void dispatch_request(link *l, const char *from, const char *id, int encr
     ab_send(l->rt, m);
 }
 
-static void inflight_done(link *l)
+static void inflight_done(mlink *l)
 {
     l->inflight--;
     if (l->paused && l->inflight <= l->max_inflight / 2) {
@@ -660,7 +670,7 @@ static void inflight_done(link *l)
     }
 }
 
-static void on_in(link *l, ab_msg *m)
+static void on_in(mlink *l, ab_msg *m)
 {
     ab_mpr r;
     ab_mpr_init(&r, m->body, m->len);
@@ -680,7 +690,20 @@ static void on_in(link *l, ab_msg *m)
     if (reply && rn == AB_MESH_UUID_LEN) {
         memcpy(sreply, reply, rn);
         sreply[rn] = '\0';
+        static const char no_session[] = "\"error\":\"no_session\"";
         entry *e = ab_smap_get(&l->by_id, sreply);
+        if (e && type == AB_MESH_ERROR && payload && e->encrypted && !e->retried &&
+            memmem(payload, pn, no_session, sizeof no_session - 1)) {
+            /* the peer lost our session (it restarted); the crypto actor dropped ours on the
+             * way in, so sending again re-handshakes: retry once under a new id */
+            ab_smap_del(&l->by_id, e->id);
+            ab_mesh_uuid(e->id);
+            ab_smap_put(&l->by_id, e->id, e);
+            e->retried = 1;
+            ab_log(AB_LOG_INFO, LOGT, "mesh: %s lost our session: request re-sent", e->peer);
+            seal(l, e->peer, AB_MESH_REQUEST, e->id, NULL, e->payload, e->payload_len, 1);
+            return;
+        }
         if (e && (type == AB_MESH_RESPONSE || type == AB_MESH_ERROR)) {
             if (!payload) {
                 reply_vm(l, e, NULL, 0, "protocol error: cannot decrypt the response");
@@ -698,6 +721,8 @@ static void on_in(link *l, ab_msg *m)
     if (type == AB_MESH_REQUEST || type == AB_MESH_STREAM_REQUEST) {
         if (!payload) {
             /* encrypted with a session we do not have (we restarted): tell the peer */
+            ab_log(AB_LOG_INFO, LOGT, "mesh: request %s from %s has no session here: no_session",
+                   sid, sfrom);
             answer(l, sfrom, sid, AB_MESH_ERROR, "{\"error\":\"no_session\"}", 0);
             return;
         }
@@ -714,7 +739,7 @@ static void on_in(link *l, ab_msg *m)
            ab_mesh_type_name((ab_mesh_type)type), sid, sfrom);
 }
 
-static void on_reply(link *l, ab_msg *m)
+static void on_reply(mlink *l, ab_msg *m)
 {
     char k[16];
     skey(m->session, k);
@@ -777,7 +802,7 @@ static void on_reply(link *l, ab_msg *m)
 
 static void handle(ab_actor *self, ab_msg *m)
 {
-    link *l = ab_actor_ud(self);
+    mlink *l = ab_actor_ud(self);
     ab_mpr r;
     switch (m->type) {
     case AB_MSG_MESH_REQUEST:
@@ -836,7 +861,7 @@ static void handle(ab_actor *self, ab_msg *m)
 
 static void destroy(ab_actor *self)
 {
-    link *l = ab_actor_ud(self);
+    mlink *l = ab_actor_ud(self);
     handles *h = l->h;
     h->l = NULL;
     if (h->tcp_live && !uv_is_closing((uv_handle_t *)&h->tcp))
@@ -870,7 +895,7 @@ static const ab_actor_ops link_ops = {
 
 static void io_start(ab_rt *rt, void *arg)
 {
-    link *l = arg;
+    mlink *l = arg;
     handles *h = l->h;
     uv_timer_init(ab_rt_loop(rt), &h->retry);
     uv_timer_init(ab_rt_loop(rt), &h->ping);
@@ -887,7 +912,7 @@ int ab_mesh_link_start(ab_rt *rt, const ab_mesh_link_config *cfg, ab_handle *out
         *err = ab_xstrdup("connection failed: libsodium initialisation failed");
         return -1;
     }
-    link *l = ab_xcalloc(1, sizeof *l);
+    mlink *l = ab_xcalloc(1, sizeof *l);
     if (parse_url(l, cfg->url, err) != 0) {
         free(l);
         return -1;
