@@ -57,6 +57,34 @@ grep -q "relay close .*reason=message too big" "$tmp/relay.out" || fail "oversiz
 grep -q "reason=not authenticated within the auth timeout" "$tmp/relay.out" ||
     fail "auth timeout not logged"
 grep -q "relay stats .*auth_timeouts=[1-9]" "$tmp/relay.out" || fail "stats line at exit"
+
+# reaping: a second relay with fast heartbeat settings; a silent socket is reaped, a peer that
+# answers pings (the blocking peer, and agent-block's link) stays
+AGENT_BLOCK_RELAY_PING_AFTER_MS=300 AGENT_BLOCK_RELAY_REAP_AFTER_MS=600 \
+    AGENT_BLOCK_RELAY_REAP_INTERVAL_MS=100 \
+    "$AB_BIN" relay --listen 127.0.0.1:0 >"$tmp/relay2.out" 2>&1 </dev/null &
+relay_pid=$!
+for _ in $(seq 50); do
+    grep -q "relay listening on" "$tmp/relay2.out" && break
+    sleep 0.1
+done
+port=$(sed -n 's/^relay listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/relay2.out")
+rc=0
+timeout 30 "$AB_MESH_PEER" reap "$port" >>"$tmp/out" 2>&1 || rc=$?
+[ "$rc" -eq 0 ] || fail "reap peer: exit $rc"
+mkdir -p "$tmp/home"
+echo 'std.task.sleep(2000) print("self " .. std.json.encode(mesh.request(mesh.agent_id(), {})))' \
+    >"$tmp/idle.lua"
+AGENT_BLOCK_HOME="$tmp/home" timeout 30 "$AB_BIN" run -s "$tmp/idle.lua" \
+    -r "ws://127.0.0.1:$port/ws" >"$tmp/idle.out" 2>"$tmp/idle.err" </dev/null || true
+grep -qxF 'self {"error":"bus channel closed"}' "$tmp/idle.out" ||
+    fail "agent-block's link was reaped although it answers pings"
+grep -qF "mesh: relay connection lost" "$tmp/idle.err" && fail "agent-block's link was dropped"
+kill -TERM "$relay_pid"
+wait "$relay_pid" || true
+relay_pid=
+grep -q "reason=reaped: idle past the reap timeout" "$tmp/relay2.out" || fail "reap not logged"
+
 if [ "$failures" -ne 0 ]; then
     grep -v "^ok " "$tmp/out" >&2 || true
     tail -20 "$tmp/relay.out" >&2

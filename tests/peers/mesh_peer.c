@@ -5,6 +5,7 @@
  * message cap, and a 5/s burst-20 rate limit):
  *
  *   mesh_peer hostile PORT
+ *   mesh_peer reap PORT      (relay with fast ping/reap settings)
  *
  * Prints "ok <case>" or "FAIL <case>: <why>" per case; exits 1 if any failed.
  */
@@ -307,17 +308,48 @@ static void hostile(void)
     ab_mesh_sc_close(&b);
 }
 
+/* Against a relay with fast reaping (ping after 300 ms idle, reap after 600 ms, sweep every
+ * 100 ms): a peer that never reads (so never answers pings) is reaped and its socket closed;
+ * one that keeps reading answers the pings and stays. */
+static void reap(void)
+{
+    ab_mesh_identity ia, ib;
+    ab_mesh_identity_generate(&ia);
+    ab_mesh_identity_generate(&ib);
+    ab_mesh_sc a, b;
+    if (join(&a, &ia) || join(&b, &ib)) {
+        CHECK("setup", 0, "cannot connect/authenticate");
+        return;
+    }
+    uint64_t end = ab_now_ms() + 1500;
+    while (ab_now_ms() < end) {
+        char *t;
+        size_t n;
+        if (ab_mesh_sc_recv(&b, 100, &t, &n) == 0)
+            free(t);
+    }
+    CHECK("idle peer reaped and closed", closed_within(&a, 1000), "still open");
+    char id[AB_MESH_UUID_LEN + 1];
+    ab_mesh_sc_send_env(&b, &ib, ib.id, AB_MESH_REQUEST, NULL, "{\"self\":1}", id);
+    CHECK("peer answering pings kept", got_env(&b, id, 2000), "B was dropped");
+    ab_mesh_sc_close(&a);
+    ab_mesh_sc_close(&b);
+}
+
 int main(int argc, char **argv)
 {
-    if (argc != 3 || strcmp(argv[1], "hostile") != 0) {
-        fprintf(stderr, "usage: mesh_peer hostile PORT\n");
+    if (argc != 3 || (strcmp(argv[1], "hostile") != 0 && strcmp(argv[1], "reap") != 0)) {
+        fprintf(stderr, "usage: mesh_peer hostile|reap PORT\n");
         return 2;
     }
     port = atoi(argv[2]);
     signal(SIGPIPE, SIG_IGN); /* the relay closes sockets under us on purpose */
     if (ab_mesh_init() != 0)
         return 1;
-    hostile();
+    if (strcmp(argv[1], "hostile") == 0)
+        hostile();
+    else
+        reap();
     printf("%d failure(s)\n", failures);
     return failures ? 1 : 0;
 }
