@@ -790,7 +790,7 @@ static void on_reply(mlink *l, ab_msg *m)
                          : ab_xasprintf("bus error: %s", text);
         ab_buf_append(&b, "{\"error\":", 9);
         ab_mj_put_string(&b, full, strlen(full));
-        ab_buf_append(&b, "}", 1);
+        ab_buf_append(&b, "}", 2); /* with the NUL: answer() takes a C string */
         answer(l, e->peer, e->id, AB_MESH_RESPONSE, b.data, e->encrypted);
         ab_buf_free(&b);
         free(full);
