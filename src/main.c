@@ -7,6 +7,8 @@
 
 #include "agent_block.h"
 #include "core/cli.h"
+#include "mesh/envelope.h"
+#include "mesh/relay.h"
 
 static int run(ab_cli *cli)
 {
@@ -26,6 +28,23 @@ static int run(ab_cli *cli)
     return 1;
 }
 
+/* Prints a fresh secret key (64 hex chars) and its agent id, one per line. */
+static int keygen(void)
+{
+    if (ab_mesh_init() != 0)
+        return 1;
+    unsigned char seed[32];
+    ab_mesh_identity id;
+    ab_mesh_random_seed(seed);
+    ab_mesh_identity_from_seed(&id, seed);
+    printf("secret_key=");
+    for (int i = 0; i < 32; i++)
+        printf("%02x", seed[i]);
+    printf("\nagent_id=%s\n", id.id);
+    ab_mesh_identity_wipe(&id);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     ab_cli cli;
@@ -43,11 +62,16 @@ int main(int argc, char **argv)
         case AB_CLI_VERSION:
             puts(ab_version_string());
             break;
-        case AB_CLI_RELAY:
+        case AB_CLI_RELAY: {
+            ab_relay_config rc_cfg;
+            ab_relay_config_default(&rc_cfg);
+            if (cli.listen_addr)
+                rc_cfg.listen = cli.listen_addr;
+            rc = ab_relay_run(&rc_cfg);
+            break;
+        }
         case AB_CLI_KEYGEN:
-            fprintf(stderr, "agent-block: '%s' is not available in this build\n",
-                    cli.command == AB_CLI_RELAY ? "relay" : "keygen");
-            rc = 2;
+            rc = keygen();
             break;
         case AB_CLI_RUN:
             fflush(stdout);

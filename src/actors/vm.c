@@ -1201,8 +1201,15 @@ static int init_state(ab_vm *vm, char **err)
         lua_pushboolean(L, 1);
         lua_setglobal(L, "_AB_HANDLER_VM");
     }
-    if (run_glue(L, "task", err) || run_glue(L, "stores", err) || run_glue(L, "mesh", err) ||
-        run_glue(L, "bus_handler", err))
+    if (run_glue(L, "task", err) || run_glue(L, "stores", err) || run_glue(L, "mesh", err))
+        return -1;
+    if (vm->cfg.mesh) { /* connected: the real mesh table replaces the raising one */
+        ab_open_mesh(L);
+        lua_setglobal(L, "mesh");
+    }
+    /* Last: it removes mesh.on from handler VMs and aliases it to bus.on("mesh") in the main
+     * VM. */
+    if (run_glue(L, "bus_handler", err))
         return -1;
     if (vm->cfg.handler_vm) {
         lua_pushnil(L);

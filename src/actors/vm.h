@@ -42,6 +42,9 @@ typedef struct ab_vm_config {
     ab_handle http; /* the http actor (http.request), 0 = none: requests raise */
     ab_handle bus;  /* main VM: the bus actor behind the `bus` global (0 = none) */
     int handler_vm; /* 1: a handler VM of the bus (no script, no `bus`, no mesh.on) */
+    /* The mesh link (actors/mesh_link.h); 0 = no relay: the `mesh` functions then raise
+     * "mesh.<fn>: mesh not connected (no --relay specified)". */
+    ab_handle mesh;
     /* Called once on the VM's thread when the script and every task have finished, or the
      * VM was cancelled. The VM keeps answering AB_MSG_CALL_LUA afterwards (until
      * cancelled). status: 0 ok, AB_RUN_SCRIPT_ERROR or AB_RUN_CANCELLED; msg borrowed. */

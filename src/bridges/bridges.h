@@ -32,6 +32,8 @@ int ab_open_http(lua_State *L);
 int ab_open_llm(lua_State *L);
 /* The `bus` table of the main VM (src/bridges/bus.c); needs ab_vm_config.bus. */
 int ab_open_bus(lua_State *L);
+/* mesh with a relay (agent_id, send, request, on) over the VM config's mesh link. */
+int ab_open_mesh(lua_State *L);
 
 /* The NULL sentinel (std.sql.null): light userdata NULL. */
 #define AB_NULL_SENTINEL ((void *)0)

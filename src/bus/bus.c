@@ -138,7 +138,6 @@ static void finish_event(bus *b, event *e, const char *ack_json, const char *err
             msgpack_sbuffer_init(&sb);
             msgpack_packer pk;
             msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-            msgpack_pack_array(&pk, 1);
             pack_str(&pk, ack_json ? ack_json : "null");
             ab_reply(b->rt, e->req, 0, sb.data, sb.size);
             msgpack_sbuffer_destroy(&sb);
@@ -349,20 +348,43 @@ static void admit_waiting(bus *b)
 
 /* ---- messages ---- */
 
+#define MAX_ARGS 8
+
+/* Reads a request body: either one msgpack array of arguments or a sequence of values (both
+ * forms are accepted, see bus.h). Objects live in zone. Returns the argument count, or -1. */
+static int read_args(const ab_msg *m, msgpack_zone *zone, msgpack_object *out)
+{
+    size_t off = 0;
+    int n = 0;
+    msgpack_object o;
+    while (off < m->len && n < MAX_ARGS) {
+        msgpack_unpack_return r = msgpack_unpack(m->body, m->len, &off, zone, &o);
+        if (r != MSGPACK_UNPACK_SUCCESS && r != MSGPACK_UNPACK_EXTRA_BYTES)
+            return -1;
+        if (n == 0 && o.type == MSGPACK_OBJECT_ARRAY && off == m->len) {
+            uint32_t k = o.via.array.size < MAX_ARGS ? o.via.array.size : MAX_ARGS;
+            for (uint32_t i = 0; i < k; i++)
+                out[i] = o.via.array.ptr[i];
+            return (int)k;
+        }
+        out[n++] = o;
+    }
+    return n;
+}
+
 static event *parse_event(ab_msg *m, int has_ack)
 {
-    msgpack_unpacked u;
-    msgpack_unpacked_init(&u);
+    msgpack_zone zone;
+    msgpack_zone_init(&zone, 1024);
+    msgpack_object a[MAX_ARGS];
     event *e = NULL;
-    size_t off = 0;
-    if (msgpack_unpack_next(&u, m->body, m->len, &off) == MSGPACK_UNPACK_SUCCESS &&
-        u.data.type == MSGPACK_OBJECT_ARRAY && u.data.via.array.size >= 3) {
-        msgpack_object *a = u.data.via.array.ptr;
+    int n = read_args(m, &zone, a);
+    if (n >= 3) {
         e = ab_xcalloc(1, sizeof *e);
         e->kind = obj_str(&a[0]);
         e->id = obj_str(&a[1]);
         e->payload = obj_str(&a[2]);
-        e->meta = u.data.via.array.size >= 4 ? obj_str(&a[3]) : NULL;
+        e->meta = n >= 4 ? obj_str(&a[3]) : NULL;
         e->has_ack = has_ack;
         if (!e->kind || !e->id || !e->payload) {
             e->req = NULL;
@@ -370,7 +392,7 @@ static event *parse_event(ab_msg *m, int has_ack)
             e = NULL;
         }
     }
-    msgpack_unpacked_destroy(&u);
+    msgpack_zone_destroy(&zone);
     return e;
 }
 
@@ -406,16 +428,14 @@ static void on_register(ab_actor *self, bus *b, ab_msg *m)
                        "calling bus.serve()");
         return;
     }
-    msgpack_unpacked u;
-    msgpack_unpacked_init(&u);
-    size_t off = 0;
-    if (msgpack_unpack_next(&u, m->body, m->len, &off) != MSGPACK_UNPACK_SUCCESS ||
-        u.data.type != MSGPACK_OBJECT_ARRAY || u.data.via.array.size != 3) {
-        msgpack_unpacked_destroy(&u);
+    msgpack_zone zone;
+    msgpack_zone_init(&zone, 1024);
+    msgpack_object a[MAX_ARGS];
+    if (read_args(m, &zone, a) != 3) {
+        msgpack_zone_destroy(&zone);
         ab_reply_error(b->rt, m, AB_EPROTO, "malformed bus registration");
         return;
     }
-    msgpack_object *a = u.data.via.array.ptr;
     char *kind = obj_str(&a[0]); /* NULL (nil) = on_any */
     const msgpack_object *code = &a[1];
     int serial = a[2].type == MSGPACK_OBJECT_BOOLEAN && a[2].via.boolean;
@@ -446,7 +466,7 @@ static void on_register(ab_actor *self, bus *b, ab_msg *m)
         msgpack_sbuffer_destroy(&sb);
     }
     free(kind);
-    msgpack_unpacked_destroy(&u);
+    msgpack_zone_destroy(&zone);
     if (rg->waiting == 0) {
         ab_reply(b->rt, rg->req, 0, NULL, 0);
         ab_msg_free(rg->req);

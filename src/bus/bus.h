@@ -2,17 +2,19 @@
  * bus.h - the event bus actor: kind -> handler routing, the bounded event queue, dispatch
  * across the handler-VM pool, host (C) handlers, bus.serve (spec core §4.9, §2.6).
  *
- * Producers reach it with messages (all msgpack bodies; replies are AB_MSG_REPLY):
+ * Producers reach it with messages (replies are AB_MSG_REPLY). A request body is msgpack:
+ * either one array of the arguments or the arguments as a sequence of values (both accepted).
  *
- *   AB_MSG_BUS_EVENT  (call) [kind, id, payload_json, meta_json]   an event WITH an ack.
- *       Reply when the handler is done: status 0, body [ack_json] (canonical JSON text of the
- *       handler's result, "null" for nil); or status < 0 with the error text, one of
+ *   AB_MSG_BUS_EVENT  (call) kind, id, payload_json, meta_json   an event WITH an ack.
+ *       Reply when the handler is done: status 0, body = one msgpack string, ack_json (the
+ *       canonical JSON text of the handler's result, "null" for nil); or status < 0 with the
+ *       error text, one of
  *       "no handler for kind `<k>`", "isle error: lua error: <msg>", "handler cancelled",
  *       "handler panic: <msg>", "ack dropped" (queued when the bus stopped),
  *       "bus channel closed" (the bus no longer takes events).
  *       The mesh link turns an error reply into {"error":"bus error: <text>"}, except
  *       "ack dropped" / "bus channel closed", which it sends as {"error":"<text>"} (§4.11.3).
- *   AB_MSG_BUS_EMIT   (call) [kind, id, payload_json]              an event WITHOUT an ack
+ *   AB_MSG_BUS_EMIT   (call) kind, id, payload_json              an event WITHOUT an ack
  *       (bus.emit). Reply (empty body) once the event is queued: a full queue delays the reply
  *       (backpressure: the producer waits, nothing is dropped).
  *

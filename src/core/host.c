@@ -28,6 +28,9 @@
 
 #include "actors/http.h"
 #include "actors/proc.h"
+#include <sodium.h>
+
+#include "actors/mesh_link.h"
 #include "actors/runtime.h"
 #include "actors/store.h"
 #include "actors/vm.h"
@@ -35,6 +38,7 @@
 #include "core/common.h"
 #include "core/dotenv.h"
 #include "core/log.h"
+#include "mesh/envelope.h"
 
 struct ab_cancel_token {
     atomic_int cancelled;
@@ -264,11 +268,27 @@ ab_run_status ab_run(const ab_config *cfg, char **errmsg)
         return fail(errmsg, AB_RUN_RUNTIME_ERROR,
                     ab_xstrdup("runtime error: HOME env var not set"));
 
-    if (cfg->relay_url)
-        return fail(errmsg, AB_RUN_MESH_ERROR,
-                    ab_xasprintf("mesh error: connect to %s failed: this build has no mesh "
-                                 "link yet",
-                                 cfg->relay_url));
+    /* Step 5 of core §2.1: the mesh identity (the connection follows once the runtime runs). */
+    unsigned char seed[32];
+    if (cfg->relay_url) {
+        if (ab_mesh_init() != 0)
+            return fail(errmsg, AB_RUN_RUNTIME_ERROR,
+                        ab_xstrdup("runtime error: libsodium initialisation failed"));
+        if (cfg->secret_key) {
+            char *kerr = NULL;
+            if (ab_mesh_seed_parse(cfg->secret_key, seed, &kerr) != 0) {
+                char *msg = ab_xasprintf("runtime error: --secret-key: %s", kerr);
+                free(kerr);
+                return fail(errmsg, AB_RUN_RUNTIME_ERROR, msg);
+            }
+        } else {
+            ab_mesh_random_seed(seed);
+        }
+        ab_mesh_identity ident;
+        ab_mesh_identity_from_seed(&ident, seed);
+        ab_log(AB_LOG_INFO, "agent_block", "mesh identity agent_id=%s", ident.id);
+        ab_mesh_identity_wipe(&ident);
+    }
 
     char root[PATH_MAX];
     if (!realpath(project, root)) {
@@ -290,6 +310,29 @@ ab_run_status ab_run(const ab_config *cfg, char **errmsg)
     while (!h.signals_on)
         pthread_cond_wait(&h.cv, &h.mu);
     pthread_mutex_unlock(&h.mu);
+
+    ab_handle mesh = 0;
+    char agent_id[44] = "";
+    if (cfg->relay_url) {
+        ab_mesh_link_config lc = {.url = cfg->relay_url, .seed = seed, .bus = 0};
+        char *merr = NULL;
+        int mrc = ab_mesh_link_start(rt, &lc, &mesh, agent_id, &merr);
+        sodium_memzero(seed, sizeof seed);
+        if (mrc != 0) {
+            char *msg = ab_xasprintf("mesh error: connect to %s failed: %s", cfg->relay_url, merr);
+            free(merr);
+            if (cfg->cancel) {
+                atomic_store(&cfg->cancel->async, NULL);
+                while (atomic_load(&cfg->cancel->users))
+                    sched_yield();
+            }
+            ab_rt_destroy(rt);
+            pthread_mutex_destroy(&h.mu);
+            pthread_cond_destroy(&h.cv);
+            return fail(errmsg, AB_RUN_MESH_ERROR, msg);
+        }
+        ab_log(AB_LOG_INFO, "agent_block", "mesh connected relay_url=%s", cfg->relay_url);
+    }
 
     /* The three stores exist from the start but open their databases on first use. */
     ab_store_options so = {.kind = AB_STORE_KIND_KV};
@@ -319,7 +362,8 @@ ab_run_status ab_run(const ab_config *cfg, char **errmsg)
         .context = cfg->context,
         .context_len =
             cfg->context ? (cfg->context_len ? cfg->context_len : strlen(cfg->context)) : 0,
-        .agent_id = "",
+        .agent_id = agent_id,
+        .mesh = mesh,
         .memory_limit = cfg->vm_memory_limit,
         .step_limit_ms = cfg->vm_step_limit_ms,
         .kv = kv,
@@ -344,6 +388,8 @@ ab_run_status ab_run(const ab_config *cfg, char **errmsg)
             .serving = &h.bus_serving,
         };
         h.bus = ab_bus_spawn(rt, &bc);
+        if (mesh)
+            ab_mesh_link_set_bus(rt, mesh, h.bus);
         if (cfg->auto_serve_bus && bc.n_host_handlers > 0)
             send_plain(rt, h.bus, AB_MSG_BUS_SERVE);
     }

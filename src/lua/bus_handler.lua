@@ -3,7 +3,14 @@
 -- (stripped bytecode: its first upvalue becomes this VM's globals, the others are nil, exactly
 -- as upstream); ("dispatch", kind, id, payload_json, meta_json) runs one event in its own fiber
 -- and returns the ack as JSON text. Errors become error acks ("isle error: lua error: <msg>").
-if not _AB_HANDLER_VM then return end
+if not _AB_HANDLER_VM then
+  -- Main VM with a relay: mesh.on(fn) is bus.on("mesh", fn) (spec core §4.11.2). Without a
+  -- relay mesh.on keeps raising "mesh.on: mesh not connected (no --relay specified)".
+  if bus and mesh and pcall(mesh.agent_id) then
+    mesh.on = function(fn) return bus.on("mesh", fn) end
+  end
+  return
+end
 
 __bus_handlers = {}
 __bus_on_any = nil

@@ -60,11 +60,11 @@ static void sink_handle(ab_actor *self, ab_msg *m)
             msgpack_unpacked u;
             msgpack_unpacked_init(&u);
             size_t off = 0;
+            /* an ack is one msgpack string (bus.h) */
             if (msgpack_unpack_next(&u, m->body, m->len, &off) == MSGPACK_UNPACK_SUCCESS &&
-                u.data.type == MSGPACK_OBJECT_ARRAY && u.data.via.array.size == 1 &&
-                u.data.via.array.ptr[0].type == MSGPACK_OBJECT_STR)
-                snprintf(r->text, sizeof r->text, "%.*s", (int)u.data.via.array.ptr[0].via.str.size,
-                         u.data.via.array.ptr[0].via.str.ptr);
+                u.data.type == MSGPACK_OBJECT_STR && off == m->len)
+                snprintf(r->text, sizeof r->text, "%.*s", (int)u.data.via.str.size,
+                         u.data.via.str.ptr);
             msgpack_unpacked_destroy(&u);
         }
     }
@@ -273,6 +273,17 @@ static void test_acks_and_errors(void **state)
     uint32_t s_nil = event(&f, AB_MSG_BUS_EVENT, "nil", "null");
     uint32_t s_none = event(&f, AB_MSG_BUS_EVENT, "ghost", "{}");
     uint32_t s_bad = event(&f, AB_MSG_BUS_EVENT, "echo", "{not json");
+    /* the same event as a msgpack sequence instead of an array (the mesh link's form) */
+    msgpack_sbuffer sq;
+    msgpack_sbuffer_init(&sq);
+    msgpack_packer pq;
+    msgpack_packer_init(&pq, &sq, msgpack_sbuffer_write);
+    pstr(&pq, "echo");
+    pstr(&pq, "id-1");
+    pstr(&pq, "{\"n\":1}");
+    pstr(&pq, "{\"from\":\"seq\"}");
+    uint32_t s_seq = send_msg(&f, AB_MSG_BUS_EVENT, &sq);
+    msgpack_sbuffer_destroy(&sq);
     /* Nothing runs before serve (upstream has no dispatcher until bus.serve). */
     usleep(100000);
     assert_false(has_reply(&f.s, s_echo));
@@ -288,6 +299,8 @@ static void test_acks_and_errors(void **state)
     assert_string_equal(r.text, "null");
     r = wait_reply(&f.s, s_none);
     assert_string_equal(r.text, "no handler for kind `ghost`");
+    r = wait_reply(&f.s, s_seq);
+    assert_string_equal(r.text, "{\"from\":\"seq\",\"id\":\"id-1\",\"kind\":\"echo\",\"n\":2}");
     r = wait_reply(&f.s, s_bad);
     assert_non_null(strstr(r.text, "isle error: lua error: payload decode: "));
     fx_stop(&f);

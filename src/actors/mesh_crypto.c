@@ -1,0 +1,501 @@
+/*
+ * mesh_crypto.c - a mesh crypto actor (AB_ACTOR_WORKER): signs, verifies, runs Noise XX
+ * handshakes and encrypts/decrypts for the peers hashed onto it (mesh_link.h).
+ *
+ * Accepts (from the link only):
+ *   SEAL [peer, type, id, in_reply_to|nil, payload_json, encrypt]  -> OUT [wire] (or, for an
+ *        encrypted envelope without a session, a handshake msg1 OUT and the envelope queued
+ *        until the session exists), or SEAL_FAIL [id, error]
+ *   OPEN [text]  -> verifies; handshakes are answered here (OUT); everything else -> IN
+ *   ABORT [peer, id], RESET [], SIGN [nonce] -> SIGNED [signature]
+ * States per peer: no session / initiator sent msg1 / responder sent msg2, plus an established
+ * session (bidirectional, role-agnostic, spec §9.3). A fresh msg1 always restarts the
+ * handshake (a stale or crossed handshake recovers without a reconnect, §16 Q5); when both
+ * sides initiated at once, the side with the smaller AgentId keeps its handshake.
+ * Limits: 64 queued envelopes per peer behind a handshake; an unanswered handshake is
+ * restarted after 10 s by the next envelope for that peer.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "actors/mesh_link.h"
+#include "core/common.h"
+#include "core/log.h"
+#include "mesh/envelope.h"
+#include "mesh/mjson.h"
+#include "mesh/mp.h"
+#include "mesh/noise.h"
+#include "mesh/smap.h"
+
+#define LOGT "agent_block::mesh"
+#define MAX_QUEUED 64
+#define HS_STALE_MS 10000
+
+enum { HS_NONE, HS_INIT_SENT, HS_RESP_SENT };
+
+typedef struct queued {
+    struct queued *next;
+    ab_mesh_env env; /* payload = plaintext JSON, to be encrypted */
+} queued;
+
+typedef struct peer {
+    int hs_state;
+    char hs_id[AB_MESH_UUID_LEN + 1];
+    uint64_t hs_ms;
+    ab_noise_hs hs;
+    int has_session;
+    ab_noise_cipher tx, rx;
+    queued *q, *qtail;
+    unsigned nq;
+} peer;
+
+typedef struct crypto {
+    ab_rt *rt;
+    ab_handle self, link;
+    ab_mesh_identity id;
+    unsigned char s_priv[32], s_pub[32];
+    ab_smap peers;
+} crypto;
+
+static void out_wire(crypto *c, const ab_mesh_env *e)
+{
+    ab_buf wire, body;
+    ab_buf_init(&wire);
+    ab_buf_init(&body);
+    ab_mesh_env_wire(e, &wire);
+    ab_mpw_str(&body, wire.data, wire.len);
+    ab_msg *m = ab_msg_with_body(AB_MSG_MESH_OUT, body.data, body.len);
+    m->src = c->self;
+    m->dst = c->link;
+    ab_send(c->rt, m);
+    ab_buf_free(&wire);
+    ab_buf_free(&body);
+}
+
+static void seal_fail(crypto *c, const char *id, const char *err)
+{
+    ab_buf body;
+    ab_buf_init(&body);
+    ab_mpw_cstr(&body, id);
+    ab_mpw_cstr(&body, err);
+    ab_msg *m = ab_msg_with_body(AB_MSG_MESH_SEAL_FAIL, body.data, body.len);
+    m->src = c->self;
+    m->dst = c->link;
+    ab_send(c->rt, m);
+    ab_buf_free(&body);
+}
+
+static peer *get_peer(crypto *c, const char *id)
+{
+    peer *p = ab_smap_get(&c->peers, id);
+    if (!p) {
+        p = ab_xcalloc(1, sizeof *p);
+        ab_smap_put(&c->peers, id, p);
+    }
+    return p;
+}
+
+static void drop_queue(crypto *c, peer *p, const char *why)
+{
+    while (p->q) {
+        queued *q = p->q;
+        p->q = q->next;
+        if (why)
+            seal_fail(c, q->env.id, why);
+        ab_mesh_env_free(&q->env);
+        free(q);
+    }
+    p->qtail = NULL;
+    p->nq = 0;
+}
+
+static void peer_free(crypto *c, peer *p)
+{
+    drop_queue(c, p, NULL);
+    sodium_memzero(p, sizeof *p);
+    free(p);
+}
+
+/* Encrypts e->payload (plaintext JSON) with the session, signs, sends. */
+static int seal_encrypted(crypto *c, peer *p, ab_mesh_env *e)
+{
+    size_t n = e->payload_len;
+    if (n > AB_NOISE_MAX_PLAINTEXT) {
+        seal_fail(c, e->id, "send failed: encrypted payload too large (max 65519 bytes)");
+        return -1;
+    }
+    unsigned char *ct = ab_xmalloc(n + AB_NOISE_TAG);
+    char *b64 = ab_xmalloc((n + AB_NOISE_TAG) / 3 * 4 + 8);
+    AB_ASSERT(ab_noise_encrypt(&p->tx, e->payload, n, ct) == 0);
+    size_t bl = ab_mesh_b64(ct, n + AB_NOISE_TAG, b64);
+    ab_mesh_env_set_payload_string(e, b64, bl);
+    e->encrypted = 1;
+    ab_mesh_env_sign(e, &c->id);
+    out_wire(c, e);
+    free(ct);
+    free(b64);
+    return 0;
+}
+
+static void send_handshake(crypto *c, const char *to, const char *reply_to,
+                           const unsigned char *msg, size_t n, char id_out[AB_MESH_UUID_LEN + 1])
+{
+    ab_mesh_env e = {0};
+    ab_mesh_uuid(e.id);
+    memcpy(id_out, e.id, sizeof e.id);
+    strcpy(e.from, c->id.id);
+    snprintf(e.to, sizeof e.to, "%s", to);
+    e.type = AB_MESH_HANDSHAKE;
+    if (reply_to) {
+        e.has_reply = 1;
+        strcpy(e.in_reply_to, reply_to);
+    }
+    e.timestamp = ab_mesh_now_ms();
+    char b64[200];
+    size_t bl = ab_mesh_b64(msg, n, b64);
+    ab_mesh_env_set_payload_string(&e, b64, bl);
+    ab_mesh_env_sign(&e, &c->id);
+    out_wire(c, &e);
+    ab_mesh_env_free(&e);
+}
+
+static void start_initiator(crypto *c, peer *p, const char *to)
+{
+    unsigned char msg[64];
+    ab_noise_hs_init(&p->hs, 1, c->s_priv, NULL, NULL, 0);
+    long n = ab_noise_hs_write(&p->hs, NULL, 0, msg, sizeof msg);
+    AB_ASSERT(n == 32);
+    send_handshake(c, to, NULL, msg, (size_t)n, p->hs_id);
+    p->hs_state = HS_INIT_SENT;
+    p->hs_ms = ab_now_ms();
+}
+
+static void flush_queue(crypto *c, peer *p)
+{
+    while (p->q) {
+        queued *q = p->q;
+        p->q = q->next;
+        seal_encrypted(c, p, &q->env);
+        ab_mesh_env_free(&q->env);
+        free(q);
+    }
+    p->qtail = NULL;
+    p->nq = 0;
+}
+
+static void establish(crypto *c, peer *p)
+{
+    AB_ASSERT(ab_noise_hs_split(&p->hs, &p->tx, &p->rx) == 0);
+    p->has_session = 1;
+    p->hs_state = HS_NONE;
+    flush_queue(c, p);
+}
+
+static void on_seal(crypto *c, ab_mpr *r)
+{
+    const char *peer_id, *id, *reply, *payload;
+    size_t pn, idn, rn, pln;
+    double type;
+    int encrypt;
+    if (ab_mpr_str(r, &peer_id, &pn) || ab_mpr_number(r, &type) || ab_mpr_str(r, &id, &idn) ||
+        ab_mpr_nil_or_str(r, &reply, &rn) < 0 || ab_mpr_str(r, &payload, &pln) ||
+        ab_mpr_bool(r, &encrypt) || pn != AB_MESH_ID_LEN || idn != AB_MESH_UUID_LEN ||
+        (reply && rn != AB_MESH_UUID_LEN) || type < 0 || type > AB_MESH_CANCEL)
+        return;
+    ab_mesh_env e = {0};
+    memcpy(e.id, id, idn);
+    strcpy(e.from, c->id.id);
+    memcpy(e.to, peer_id, pn);
+    e.type = (ab_mesh_type)type;
+    if (reply) {
+        e.has_reply = 1;
+        memcpy(e.in_reply_to, reply, rn);
+    }
+    e.timestamp = ab_mesh_now_ms();
+    if (ab_mesh_env_set_payload(&e, payload, pln) != 0) {
+        seal_fail(c, e.id, "send failed: payload is not valid JSON");
+        return;
+    }
+    if (!encrypt) {
+        ab_mesh_env_sign(&e, &c->id);
+        out_wire(c, &e);
+        ab_mesh_env_free(&e);
+        return;
+    }
+    peer *p = get_peer(c, e.to);
+    if (p->has_session) {
+        seal_encrypted(c, p, &e);
+        ab_mesh_env_free(&e);
+        return;
+    }
+    if (p->nq >= MAX_QUEUED) {
+        seal_fail(c, e.id, "send failed: too many requests waiting for the handshake");
+        ab_mesh_env_free(&e);
+        return;
+    }
+    queued *q = ab_xmalloc(sizeof *q);
+    q->next = NULL;
+    q->env = e;
+    if (p->qtail)
+        p->qtail->next = q;
+    else
+        p->q = q;
+    p->qtail = q;
+    p->nq++;
+    if (p->hs_state == HS_NONE || ab_now_ms() - p->hs_ms > HS_STALE_MS)
+        start_initiator(c, p, e.to);
+}
+
+static void send_in(crypto *c, const ab_mesh_env *e, const char *payload, size_t plen)
+{
+    ab_buf body;
+    ab_buf_init(&body);
+    ab_mpw_cstr(&body, e->from);
+    ab_mpw_double(&body, e->type);
+    ab_mpw_cstr(&body, e->id);
+    if (e->has_reply)
+        ab_mpw_cstr(&body, e->in_reply_to);
+    else
+        ab_mpw_nil(&body);
+    ab_mpw_bool(&body, e->encrypted);
+    if (payload)
+        ab_mpw_str(&body, payload, plen);
+    else
+        ab_mpw_nil(&body); /* encrypted but undecryptable / no session */
+    ab_msg *m = ab_msg_with_body(AB_MSG_MESH_IN, body.data, body.len);
+    m->src = c->self;
+    m->dst = c->link;
+    ab_send(c->rt, m);
+    ab_buf_free(&body);
+}
+
+static void on_handshake(crypto *c, ab_mesh_env *e)
+{
+    unsigned char msg[200], out[200], pl[8];
+    long n = -1;
+    /* payload is a JSON string literal: "<base64>" */
+    if (e->payload_len >= 2 && e->payload[0] == '"')
+        n = ab_mesh_unb64(e->payload + 1, e->payload_len - 2, msg, sizeof msg);
+    peer *p = get_peer(c, e->from);
+    if (!e->has_reply && n == 32) {
+        if (p->hs_state == HS_INIT_SENT && ab_now_ms() - p->hs_ms <= HS_STALE_MS &&
+            strcmp(c->id.id, e->from) < 0) {
+            ab_log(AB_LOG_DEBUG, LOGT, "mesh: crossed handshake with %s: keeping ours", e->from);
+            return;
+        }
+        /* a fresh msg1 always restarts (also over an established session: the peer lost it) */
+        ab_noise_hs_init(&p->hs, 0, c->s_priv, NULL, NULL, 0);
+        if (ab_noise_hs_read(&p->hs, msg, 32, pl, sizeof pl) != 0)
+            return;
+        long m2 = ab_noise_hs_write(&p->hs, NULL, 0, out, sizeof out);
+        AB_ASSERT(m2 == 96);
+        p->has_session = 0;
+        send_handshake(c, e->from, e->id, out, (size_t)m2, p->hs_id);
+        p->hs_state = HS_RESP_SENT;
+        p->hs_ms = ab_now_ms();
+        return;
+    }
+    if (e->has_reply && n == 96 && p->hs_state == HS_INIT_SENT &&
+        strcmp(e->in_reply_to, p->hs_id) == 0) {
+        ab_noise_hs tmp = p->hs;
+        if (ab_noise_hs_read(&tmp, msg, 96, pl, sizeof pl) != 0) {
+            ab_log(AB_LOG_WARN, LOGT, "mesh: bad handshake message 2 from %s", e->from);
+            return;
+        }
+        p->hs = tmp;
+        long m3 = ab_noise_hs_write(&p->hs, NULL, 0, out, sizeof out);
+        AB_ASSERT(m3 == 64);
+        char id3[AB_MESH_UUID_LEN + 1];
+        send_handshake(c, e->from, e->id, out, (size_t)m3, id3);
+        establish(c, p);
+        return;
+    }
+    if (e->has_reply && n == 64 && p->hs_state == HS_RESP_SENT &&
+        strcmp(e->in_reply_to, p->hs_id) == 0) {
+        ab_noise_hs tmp = p->hs;
+        if (ab_noise_hs_read(&tmp, msg, 64, pl, sizeof pl) != 0) {
+            ab_log(AB_LOG_WARN, LOGT, "mesh: bad handshake message 3 from %s", e->from);
+            return;
+        }
+        p->hs = tmp;
+        establish(c, p);
+        return;
+    }
+    ab_log(AB_LOG_DEBUG, LOGT, "mesh: unexpected handshake message from %s dropped", e->from);
+}
+
+static void on_open(crypto *c, ab_mpr *r)
+{
+    const char *text;
+    size_t n;
+    if (ab_mpr_str(r, &text, &n))
+        return;
+    ab_mesh_env e;
+    const char *err = NULL;
+    if (ab_mesh_env_parse(text, n, &e, &err) != 0) {
+        ab_log(AB_LOG_WARN, LOGT, "mesh: invalid envelope dropped: %s", err);
+        return;
+    }
+    if (strcmp(e.to, c->id.id) != 0) {
+        ab_log(AB_LOG_WARN, LOGT, "mesh: envelope for %s dropped (not ours)", e.to);
+        goto out;
+    }
+    if (ab_mesh_env_verify(&e) != 0) {
+        ab_log(AB_LOG_WARN, LOGT, "mesh: envelope %s from %s with a bad signature dropped", e.id,
+               e.from);
+        goto out;
+    }
+    if (e.type == AB_MESH_HANDSHAKE) {
+        on_handshake(c, &e);
+        goto out;
+    }
+    if (!e.encrypted) {
+        if (e.type == AB_MESH_ERROR && strstr(e.payload, "\"error\":\"no_session\"")) {
+            /* the peer lost our session: the next request re-handshakes */
+            peer *p = ab_smap_get(&c->peers, e.from);
+            if (p)
+                p->has_session = 0;
+        }
+        send_in(c, &e, e.payload, e.payload_len);
+        goto out;
+    }
+    peer *p = ab_smap_get(&c->peers, e.from);
+    unsigned char *ct = NULL;
+    long cn = -1;
+    if (e.payload_len >= 2 && e.payload[0] == '"') {
+        ct = ab_xmalloc(e.payload_len);
+        cn = ab_mesh_unb64(e.payload + 1, e.payload_len - 2, ct, e.payload_len);
+    }
+    if (!p || !p->has_session || cn < AB_NOISE_TAG || cn > AB_NOISE_MAX_MSG) {
+        free(ct);
+        send_in(c, &e, NULL, 0);
+        goto out;
+    }
+    char *pt = ab_xmalloc((size_t)cn - AB_NOISE_TAG + 1);
+    if (ab_noise_decrypt(&p->rx, ct, (size_t)cn, (unsigned char *)pt) != 0) {
+        ab_log(AB_LOG_WARN, LOGT, "mesh: cannot decrypt envelope %s from %s: session dropped", e.id,
+               e.from);
+        p->has_session = 0;
+        send_in(c, &e, NULL, 0);
+    } else if (e.type == AB_MESH_STREAM_END) {
+        /* decrypted only to keep the counter in step (spec §8.5) */
+        send_in(c, &e, "null", 4);
+    } else {
+        send_in(c, &e, pt, (size_t)cn - AB_NOISE_TAG);
+    }
+    free(pt);
+    free(ct);
+out:
+    ab_mesh_env_free(&e);
+}
+
+static void reset(crypto *c)
+{
+    size_t bi = 0;
+    ab_smap_entry *e = NULL;
+    while (ab_smap_next(&c->peers, &bi, &e)) {
+        peer *p = e->val;
+        drop_queue(c, p, "send failed: connection to the relay lost");
+        peer_free(c, p);
+    }
+    ab_smap_free(&c->peers);
+    ab_smap_init(&c->peers);
+    ab_noise_keypair(c->s_priv, c->s_pub);
+}
+
+static void handle(ab_actor *self, ab_msg *m)
+{
+    crypto *c = ab_actor_ud(self);
+    ab_mpr r;
+    ab_mpr_init(&r, m->body, m->len);
+    switch (m->type) {
+    case AB_MSG_MESH_SEAL:
+        on_seal(c, &r);
+        break;
+    case AB_MSG_MESH_OPEN:
+        on_open(c, &r);
+        break;
+    case AB_MSG_MESH_ABORT: {
+        const char *pid, *id;
+        size_t pn, idn;
+        if (ab_mpr_str(&r, &pid, &pn) || ab_mpr_str(&r, &id, &idn) || pn != AB_MESH_ID_LEN)
+            break;
+        char key[AB_MESH_ID_LEN + 1];
+        memcpy(key, pid, pn);
+        key[pn] = '\0';
+        peer *p = ab_smap_get(&c->peers, key);
+        for (queued **qq = p ? &p->q : NULL; qq && *qq; qq = &(*qq)->next) {
+            if (idn == AB_MESH_UUID_LEN && memcmp((*qq)->env.id, id, idn) == 0) {
+                queued *q = *qq;
+                *qq = q->next;
+                if (p->qtail == q) {
+                    p->qtail = NULL;
+                    for (queued *t = p->q; t; t = t->next)
+                        p->qtail = t;
+                }
+                p->nq--;
+                ab_mesh_env_free(&q->env);
+                free(q);
+                break;
+            }
+        }
+        break;
+    }
+    case AB_MSG_MESH_RESET:
+        reset(c);
+        break;
+    case AB_MSG_MESH_SIGN: {
+        const char *nonce;
+        size_t n;
+        if (ab_mpr_str(&r, &nonce, &n))
+            break;
+        char sig[AB_MESH_SIG_LEN + 1];
+        ab_mesh_sign_b64(&c->id, nonce, n, sig);
+        ab_buf body;
+        ab_buf_init(&body);
+        ab_mpw_cstr(&body, sig);
+        ab_msg *o = ab_msg_with_body(AB_MSG_MESH_SIGNED, body.data, body.len);
+        o->src = c->self;
+        o->dst = c->link;
+        ab_send(c->rt, o);
+        ab_buf_free(&body);
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+static void destroy(ab_actor *self)
+{
+    crypto *c = ab_actor_ud(self);
+    size_t bi = 0;
+    ab_smap_entry *e = NULL;
+    while (ab_smap_next(&c->peers, &bi, &e))
+        peer_free(c, e->val);
+    ab_smap_free(&c->peers);
+    ab_mesh_identity_wipe(&c->id);
+    sodium_memzero(c->s_priv, sizeof c->s_priv);
+    free(c);
+}
+
+static const ab_actor_ops crypto_ops = {
+    .name = "mesh_crypto",
+    .handle = handle,
+    .destroy = destroy,
+};
+
+ab_handle ab__mesh_crypto_spawn(ab_rt *rt, const unsigned char seed[32], ab_handle link)
+{
+    crypto *c = ab_xcalloc(1, sizeof *c);
+    c->rt = rt;
+    c->link = link;
+    ab_mesh_identity_from_seed(&c->id, seed);
+    ab_noise_keypair(c->s_priv, c->s_pub);
+    ab_smap_init(&c->peers);
+    c->self = ab_actor_spawn(rt, &crypto_ops, c, AB_ACTOR_WORKER);
+    return c->self;
+}

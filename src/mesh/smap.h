@@ -1,0 +1,34 @@
+/*
+ * smap.h - a string-keyed hash map (chained, power-of-two table, grows at load 1) holding
+ * void pointers. Keys are copied; values are the caller's. Single-threaded.
+ */
+#ifndef AB_MESH_SMAP_H
+#define AB_MESH_SMAP_H
+
+#include <stddef.h>
+
+typedef struct ab_smap_entry {
+    struct ab_smap_entry *next;
+    unsigned hash;
+    void *val;
+    char key[];
+} ab_smap_entry;
+
+typedef struct ab_smap {
+    ab_smap_entry **tab;
+    size_t cap, n;
+} ab_smap;
+
+void ab_smap_init(ab_smap *m);
+/* Frees the entries (not the values). */
+void ab_smap_free(ab_smap *m);
+void *ab_smap_get(const ab_smap *m, const char *key);
+/* Sets key to val; returns the previous value or NULL. */
+void *ab_smap_put(ab_smap *m, const char *key, void *val);
+/* Removes key; returns its value or NULL. */
+void *ab_smap_del(ab_smap *m, const char *key);
+/* Iteration: *it starts at 0; returns the next entry or NULL. The entry may be deleted
+ * during iteration only through ab_smap_del of that same entry's key after the call. */
+ab_smap_entry *ab_smap_next(const ab_smap *m, size_t *bucket, ab_smap_entry **cur);
+
+#endif
