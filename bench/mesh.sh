@@ -5,9 +5,8 @@
 #      cryptography alone (2 signs + 4 verifies + 4 AEAD ops);
 #   2. relay: bench_mesh_load "pairs" (N requester/responder identity pairs, plaintext,
 #      signed, verified by the relay and by the receivers) through `agent-block relay`;
-#   3. agent: N client identities -> relay -> agent-block -> relay -> client. Until the bus
-#      lands the agent answers every request itself ({"error":"bus channel closed"}) without a
-#      Lua handler, so this measures the link, the crypto actors and the relay, not handlers.
+#   3. agent: N client identities -> relay -> agent-block -> relay -> client, the request
+#      served by a Lua mesh.on handler on the handler-VM pool, with --workers 1 and 2.
 # Everything runs on 127.0.0.1 and shares this machine's cores (load generator included).
 # Env: BUILD (default build), SECONDS_PER_RUN (default 5), CLIENTS (default "1 4").
 set -euo pipefail
@@ -37,32 +36,44 @@ port=$(sed -n 's/^relay listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/relay.
 
 seed=4242424242424242424242424242424242424242424242424242424242424242
 id=IVL40Zt5HSRFMkLhXy6rbLfP-ntqXtMAl5YOBpiB2xI
-echo 'std.task.sleep(3600000)' >"$tmp/serve.lua"
+cat >"$tmp/serve.lua" <<'LUA'
+mesh.on(function(ev) return { ok = true, echo = ev.payload.n } end)
+bus.serve()
+LUA
 mkdir -p "$tmp/home"
-AGENT_BLOCK_HOME=$tmp/home RUST_LOG=warn "$ab" run -s "$tmp/serve.lua" \
-    -r "ws://127.0.0.1:$port/ws" --secret-key "$seed" >"$tmp/agent.out" 2>&1 &
-pids+=($!)
-sleep 1
 
 for c in $clients; do
     "$load" pairs --port "$port" --clients "$c" --seconds "$secs" | tee -a "$tmp/rows"
 done
-for c in $clients; do
-    "$load" agent --port "$port" --clients "$c" --seconds "$secs" --target "$id" |
-        tee -a "$tmp/rows"
+for w in 1 2; do
+    AGENT_BLOCK_HOME=$tmp/home RUST_LOG=warn "$ab" run -s "$tmp/serve.lua" --workers "$w" \
+        -r "ws://127.0.0.1:$port/ws" --secret-key "$seed" >"$tmp/agent.out" 2>&1 &
+    agent=$!
+    pids+=("$agent")
+    sleep 1
+    for c in $clients; do
+        "$load" agent --port "$port" --clients "$c" --seconds "$secs" --target "$id" |
+            sed "s/mode=agent/mode=agentw$w/" | tee -a "$tmp/rows"
+    done
+    kill -TERM "$agent"
+    wait "$agent" 2>/dev/null || true
 done
 
 echo
 echo "| benchmark | clients | round trips/s | p50 (µs) | p99 (µs) | crypto floor (µs/rt, 1 core) | floor/measured CPU |"
 echo "|---|---|---|---|---|---|---|"
 while read -r line; do
-    mode=$(sed -n 's/.*mode=\([a-z]*\).*/\1/p' <<<"$line")
+    mode=$(sed -n 's/.*mode=\([a-z0-9]*\).*/\1/p' <<<"$line")
     c=$(sed -n 's/.*clients=\([0-9]*\).*/\1/p' <<<"$line")
     rps=$(sed -n 's/.*rps=\([0-9]*\).*/\1/p' <<<"$line")
     p50=$(sed -n 's/.*p50_us=\([0-9]*\).*/\1/p' <<<"$line")
     p99=$(sed -n 's/.*p99_us=\([0-9]*\).*/\1/p' <<<"$line")
     # what fraction of the machine's cores the signatures alone would keep busy at this rate
     frac=$(awk -v r="$rps" -v f="$floor_us" -v n="$(nproc)" 'BEGIN { printf "%.0f%%", r * f / 1e4 / n }')
-    name=$([ "$mode" = pairs ] && echo "relay only (pairs)" || echo "client->relay->agent-block")
+    case $mode in
+    pairs) name="relay only (pairs)" ;;
+    agentw*) name="client->relay->agent-block handler, --workers ${mode#agentw}" ;;
+    *) name=$mode ;;
+    esac
     echo "| $name | $c | $rps | $p50 | $p99 | $floor_us | $frac |"
 done <"$tmp/rows"
