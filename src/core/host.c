@@ -104,7 +104,7 @@ typedef struct host {
     int done;
     int status;
     char *msg;
-    int cancelling;
+    atomic_int cancelling; /* written on the I/O thread, read by the run thread */
     uv_signal_t sigint, sigterm;
     uv_async_t token_async;
     int signals_on;
@@ -127,9 +127,8 @@ static void on_vm_exit(void *ud, int status, const char *msg)
 
 static void cancel_run(host *h, const char *why)
 {
-    if (h->cancelling)
+    if (atomic_exchange(&h->cancelling, 1))
         return;
-    h->cancelling = 1;
     ab_log(AB_LOG_INFO, "agent_block", "cancelling run: %s", why);
     ab_rt_cancel_all(h->rt);
 }
@@ -142,7 +141,9 @@ static void on_signal(uv_signal_t *s, int signum)
         _exit(128 + signum);
     }
     atomic_store(&last_signal, signum);
-    if (h->bus && atomic_load(&h->bus_serving)) {
+    /* serving is published by the bus after h->bus was written (through the actor messages that
+     * led to bus.serve), so reading h->bus after it is ordered. */
+    if (atomic_load(&h->bus_serving) && h->bus) {
         /* bus.serve() is running: it stops (grace window) and returns; the script goes on. */
         ab_log(AB_LOG_INFO, "agent_block", "%s: stopping bus.serve",
                signum == SIGINT ? "SIGINT" : "SIGTERM");
@@ -413,7 +414,7 @@ ab_run_status ab_run(const ab_config *cfg, char **errmsg)
     while (!h.done)
         pthread_cond_wait(&h.cv, &h.mu);
     pthread_mutex_unlock(&h.mu);
-    if (h.bus && cfg->auto_serve_bus && cfg->n_host_handlers > 0 && !h.cancelling)
+    if (h.bus && cfg->auto_serve_bus && cfg->n_host_handlers > 0 && !atomic_load(&h.cancelling))
         auto_serve_drain(&h, grace_ms);
 
     if (cfg->cancel) {
