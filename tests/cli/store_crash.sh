@@ -49,6 +49,7 @@ print("CHECKED " .. #ids)
 LUA
 
 mkdir -p "$tmp/home"
+: >"$tmp/acked" # exists before the loop below reads it (the child opens it asynchronously)
 "$AB_BIN" run "$tmp/writer.lua" >"$tmp/acked" 2>"$tmp/writer.err" </dev/null &
 pid=$!
 # wait until a good number of writes were acknowledged, then kill without warning
