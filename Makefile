@@ -36,7 +36,7 @@ build: configure
 	cmake --build $(BUILD) -j $(JOBS)
 
 run: build
-	./$(BUILD)/agent-block run examples/demo.lua
+	AB_BIN=$(BUILD)/agent-block examples/run.sh
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure --timeout 300
