@@ -44,6 +44,7 @@ static int nrecs;
 static atomic_int drop_next_from[2], tamper_next_from[2], hold[2];
 static char held[2][8][2048];
 static int nheld[2];
+static pthread_mutex_t held_mu = PTHREAD_MUTEX_INITIALIZER; /* held, nheld: worker vs test thread */
 static atomic_int outs[2];
 
 static int who_of(ab_handle h)
@@ -120,11 +121,13 @@ static void sw_handle(ab_actor *self, ab_msg *m)
         if (q)
             q[13] = q[13] == '9' ? '8' : '9';
     }
-    if (atomic_load(&hold[who]) && nheld[who] < 8 && n < 2048) {
+    pthread_mutex_lock(&held_mu);
+    int keep = atomic_load(&hold[who]) && nheld[who] < 8 && n < 2048;
+    if (keep)
         strcpy(held[who][nheld[who]++], copy);
-    } else {
+    pthread_mutex_unlock(&held_mu);
+    if (!keep)
         forward(!who, copy, n);
-    }
     free(copy);
 }
 
@@ -347,11 +350,13 @@ static void test_crossed_handshake(void **st)
     usleep(100000);
     atomic_store(&hold[0], 0);
     atomic_store(&hold[1], 0);
+    pthread_mutex_lock(&held_mu);
     for (int w = 0; w < 2; w++) {
         for (int k = 0; k < nheld[w]; k++)
             forward(!w, held[w][k], strlen(held[w][k]));
         nheld[w] = 0;
     }
+    pthread_mutex_unlock(&held_mu);
     assert_true(wait_in(1, "{\"x\":\"a\"}", 1) >= 0);
     assert_true(wait_in(0, "{\"x\":\"b\"}", 1) >= 0);
     /* and the sessions agree afterwards in both directions */
