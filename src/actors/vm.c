@@ -52,13 +52,13 @@ typedef struct fiber {
     /* called when the wait for `session` ends without its reply (wake, kill, cancel) */
     void (*on_drop)(ab_vm *vm, uint32_t session, void *ud);
     void *drop_ud;
-    int timed;  /* the session is also armed on the timer actor (await with timeout) */
+    int timed; /* the session is also armed on the timer actor (await with timeout) */
     int nargs;
     int state;
     int kind;
-    struct fiber *next;              /* ready list */
+    struct fiber *next;                /* ready list */
     struct fiber *all_prev, *all_next; /* every live fiber */
-    ab_msg *call; /* FK_CALL: the request to answer */
+    ab_msg *call;                      /* FK_CALL: the request to answer */
 } fiber;
 
 typedef struct slot {
@@ -191,7 +191,8 @@ static uint32_t session_alloc(ab_vm *vm, fiber *f)
         if (vm->n_slots >= MAX_SESSIONS)
             return 0;
         if ((vm->n_slots & (vm->n_slots - 1)) == 0) /* grow at powers of two */
-            vm->slots = ab_xrealloc(vm->slots, sizeof *vm->slots * (vm->n_slots ? vm->n_slots * 2 : 16));
+            vm->slots =
+                ab_xrealloc(vm->slots, sizeof *vm->slots * (vm->n_slots ? vm->n_slots * 2 : 16));
         idx = vm->n_slots++;
         vm->slots[idx].gen = 0;
     }
@@ -884,10 +885,9 @@ static int l_actor_self(lua_State *L)
 }
 
 static const luaL_Reg sched_funcs[] = {
-    {"spawn", l_spawn},     {"park", l_park},       {"park_for", l_park_for},
-    {"wake", l_wake},       {"kill", l_kill},       {"yield", l_yield},
-    {"current", l_current}, {"is_fiber", l_is_fiber}, {"now", l_now},
-    {"check", l_check},     {"warn", l_warn},       {NULL, NULL},
+    {"spawn", l_spawn}, {"park", l_park},   {"park_for", l_park_for}, {"wake", l_wake},
+    {"kill", l_kill},   {"yield", l_yield}, {"current", l_current},   {"is_fiber", l_is_fiber},
+    {"now", l_now},     {"check", l_check}, {"warn", l_warn},         {NULL, NULL},
 };
 
 /* The `actor` global of VMs created with actor_api (benchmarks, embedders): call another VM
@@ -993,229 +993,26 @@ static int co_wrap(lua_State *L)
     return 1;
 }
 
-/* ---- state set-up ---- */
+void ab__vm_open_runtime(lua_State *L, int actor_api);
+int ab__vm_init_state(lua_State *L, const ab_vm_config *cfg, char **err);
 
-static int loadlib_disabled(lua_State *L)
+/* Installs what the Lua state needs from the VM actor itself: coroutine.resume/wrap that track
+ * the running coroutine, the private scheduler table (registry "ab.sched") and, with actor_api,
+ * the `actor` global. Called by ab__vm_init_state (vm_state.c). */
+void ab__vm_open_runtime(lua_State *L, int actor_api)
 {
-    lua_pushstring(L, "package.loadlib is disabled in safe mode");
-    return lua_error(L);
-}
-
-static int c_searcher_refusal(lua_State *L)
-{
-    lua_pushstring(L, "\n\tcan't load C modules in safe mode");
-    return 1;
-}
-
-static int embedded_searcher(lua_State *L)
-{
-    size_t len;
-    const char *name = luaL_checklstring(L, 1, &len);
-    char path[256];
-    const ab_embedded_file *f = NULL;
-    if (len < 200 && !strchr(name, '/') && !strchr(name, '.')) {
-        snprintf(path, sizeof path, "blocks/%s/init.lua", name);
-        f = ab_embedded_find(path);
-    }
-    if (!f) {
-        lua_pushfstring(L, "\n\tno embedded block '%s'", name);
-        return 1;
-    }
-    char chunk[300];
-    snprintf(chunk, sizeof chunk, "@embedded:%s", path);
-    if (luaL_loadbufferx(L, f->data, f->len, chunk, "t") != LUA_OK)
-        return lua_error(L);
-    lua_pushstring(L, chunk + 1);
-    return 2;
-}
-
-static int is_dir(const char *p)
-{
-    struct stat st;
-    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-static void setup_package(ab_vm *vm, lua_State *L)
-{
-    lua_getglobal(L, "package");
-    lua_pushcfunction(L, loadlib_disabled);
-    lua_setfield(L, -2, "loadlib");
-    lua_pushstring(L, "");
-    lua_setfield(L, -2, "cpath");
-
-    /* searchers: [preload, Lua, C refusal, embedded blocks] */
-    lua_getfield(L, -1, "searchers");
-    lua_pushcfunction(L, c_searcher_refusal);
-    lua_rawseti(L, -2, 3);
-    lua_pushcfunction(L, embedded_searcher);
-    lua_rawseti(L, -2, 4);
-    lua_pushnil(L);
-    lua_rawseti(L, -2, 5);
-    lua_pop(L, 1);
-
-    /* package.path: script dir, project blocks, exe blocks, then the default. A bare script
-     * file name uses "." (upstream's "/" quirk, spec 8.2 #11, is not replicated). */
-    luaL_Buffer b;
-    luaL_buffinit(L, &b);
-    const char *sp = vm->cfg.script_path;
-    const char *slash = strrchr(sp, '/');
-    if (slash) {
-        size_t dl = slash == sp ? 1 : (size_t)(slash - sp);
-        for (int i = 0; i < 2; i++) {
-            luaL_addlstring(&b, sp, dl);
-            luaL_addstring(&b, i == 0 ? "/?.lua;" : "/?/init.lua;");
-        }
-    } else {
-        luaL_addstring(&b, "./?.lua;./?/init.lua;");
-    }
-    char dir[PATH_MAX];
-    snprintf(dir, sizeof dir, "%s/blocks", vm->cfg.project_root);
-    if (is_dir(dir)) {
-        luaL_addstring(&b, dir);
-        luaL_addstring(&b, "/?.lua;");
-        luaL_addstring(&b, dir);
-        luaL_addstring(&b, "/?/init.lua;");
-    }
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 16);
-    if (n > 0) {
-        exe[n] = '\0';
-        char *s = strrchr(exe, '/');
-        if (s) {
-            strcpy(s, "/blocks");
-            if (is_dir(exe)) {
-                luaL_addstring(&b, exe);
-                luaL_addstring(&b, "/?.lua;");
-                luaL_addstring(&b, exe);
-                luaL_addstring(&b, "/?/init.lua;");
-            }
-        }
-    }
-    lua_getfield(L, -2, "path");
-    luaL_addvalue(&b);
-    luaL_pushresult(&b);
-    lua_setfield(L, -2, "path");
-    lua_pop(L, 1);
-}
-
-static void open_std(lua_State *L)
-{
-    static const struct {
-        const char *name;
-        lua_CFunction open;
-    } mods[] = {
-        {"json", ab_open_std_json},         {"env", ab_open_std_env},
-        {"path", ab_open_std_path},         {"string", ab_open_std_string},
-        {"validate", ab_open_std_validate}, {"time", ab_open_std_time},
-        {"fs", ab_open_std_fs},
-        {"kv", ab_open_std_kv},             {"sql", ab_open_std_sql},
-        {"ts", ab_open_std_ts},
-    };
-    lua_newtable(L);
-    for (size_t i = 0; i < sizeof mods / sizeof mods[0]; i++) {
-        mods[i].open(L);
-        lua_setfield(L, -2, mods[i].name);
-    }
-    lua_setglobal(L, "std");
-}
-
-/* Runs an embedded glue chunk (src/lua/<name>.lua) with the sched table as its argument. */
-static int run_glue(lua_State *L, const char *name, char **err)
-{
-    char path[128];
-    snprintf(path, sizeof path, "src/lua/%s.lua", name);
-    const ab_embedded_file *f = ab_embedded_find(path);
-    AB_ASSERT(f != NULL);
-    char chunk[160];
-    snprintf(chunk, sizeof chunk, "=[agent-block %s]", name);
-    if (luaL_loadbufferx(L, f->data, f->len, chunk, "t") != LUA_OK) {
-        *err = ab_xasprintf("runtime error: glue %s: %s", name, lua_tostring(L, -1));
-        lua_pop(L, 1);
-        return -1;
-    }
-    lua_getfield(L, LUA_REGISTRYINDEX, "ab.sched");
-    if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
-        *err = ab_xasprintf("runtime error: glue %s: %s", name, lua_tostring(L, -1));
-        lua_pop(L, 1);
-        return -1;
-    }
-    return 0;
-}
-
-static int init_state(ab_vm *vm, char **err)
-{
-    lua_State *L = vm->L;
-    static const luaL_Reg libs[] = {
-        {LUA_GNAME, luaopen_base},       {LUA_LOADLIBNAME, luaopen_package},
-        {LUA_COLIBNAME, luaopen_coroutine}, {LUA_TABLIBNAME, luaopen_table},
-        {LUA_IOLIBNAME, luaopen_io},     {LUA_OSLIBNAME, luaopen_os},
-        {LUA_STRLIBNAME, luaopen_string}, {LUA_MATHLIBNAME, luaopen_math},
-        {LUA_UTF8LIBNAME, luaopen_utf8}, {NULL, NULL},
-    };
-    for (const luaL_Reg *lib = libs; lib->func; lib++) {
-        luaL_requiref(L, lib->name, lib->func, 1);
-        lua_pop(L, 1);
-    }
-    setup_package(vm, L);
     lua_getglobal(L, "coroutine");
     lua_pushcfunction(L, co_resume);
     lua_setfield(L, -2, "resume");
     lua_pushcfunction(L, co_wrap);
     lua_setfield(L, -2, "wrap");
     lua_pop(L, 1);
-
-    lua_pushstring(L, vm->cfg.script_name);
-    lua_setglobal(L, "_SCRIPT_NAME");
-    if (vm->prompt) {
-        lua_pushlstring(L, vm->prompt, vm->cfg.prompt_len);
-        lua_setglobal(L, "_PROMPT");
-    }
-    if (vm->context) {
-        lua_pushlstring(L, vm->context, vm->cfg.context_len);
-        lua_setglobal(L, "_CONTEXT");
-    }
-
-    open_std(L);
-    ab_open_log(L);
-    lua_setglobal(L, "log");
-    ab_open_tool(L);
-    lua_setglobal(L, "tool");
-    ab_open_sh(L);
-    lua_setglobal(L, "sh");
-    ab_open_http(L);
-    lua_setglobal(L, "http");
-    ab_open_llm(L);
-    lua_setglobal(L, "llm");
-
     luaL_newlib(L, sched_funcs);
     lua_setfield(L, LUA_REGISTRYINDEX, "ab.sched");
-    if (vm->cfg.actor_api) {
+    if (actor_api) {
         luaL_newlib(L, actor_funcs);
         lua_setglobal(L, "actor");
     }
-    if (vm->cfg.bus && !vm->cfg.handler_vm) {
-        ab_open_bus(L);
-        lua_setglobal(L, "bus");
-    }
-    if (vm->cfg.handler_vm) {
-        lua_pushboolean(L, 1);
-        lua_setglobal(L, "_AB_HANDLER_VM");
-    }
-    if (run_glue(L, "task", err) || run_glue(L, "stores", err) || run_glue(L, "mesh", err))
-        return -1;
-    if (vm->cfg.mesh) { /* connected: the real mesh table replaces the raising one */
-        ab_open_mesh(L);
-        lua_setglobal(L, "mesh");
-    }
-    /* Last: it removes mesh.on from handler VMs and aliases it to bus.on("mesh") in the main
-     * VM. */
-    if (run_glue(L, "bus_handler", err))
-        return -1;
-    if (vm->cfg.handler_vm) {
-        lua_pushnil(L);
-        lua_setglobal(L, "_AB_HANDLER_VM");
-    }
-    return 0;
 }
 
 /* ---- actor ops ---- */
@@ -1368,7 +1165,7 @@ int ab_vm_spawn(ab_rt *rt, const ab_vm_config *cfg, ab_handle *out, char **err)
     vm->L = lua_newstate(vm_alloc, vm);
     if (!vm->L) {
         *err = ab_xstrdup("runtime error: cannot create a Lua state");
-        destroy_unspawned:
+    destroy_unspawned:
         pthread_mutex_destroy(&vm->run_mu);
         if (vm->L)
             lua_close(vm->L);
@@ -1382,7 +1179,7 @@ int ab_vm_spawn(ab_rt *rt, const ab_vm_config *cfg, ab_handle *out, char **err)
         return AB_ENOMEM;
     }
     *(fiber **)lua_getextraspace(vm->L) = NULL;
-    if (init_state(vm, err) != 0)
+    if (ab__vm_init_state(vm->L, &vm->cfg, err) != 0)
         goto destroy_unspawned;
     /* The ceiling applies to the script, not to the runtime's own set-up. */
     vm->mem_limit = cfg->memory_limit;

@@ -1,0 +1,240 @@
+/*
+ * vm_state.c - builds the Lua state of a VM actor (spec core §2.2): the safe library set,
+ * package.loadlib disabled, package.searchers = [preload, Lua files, C refusal, embedded
+ * blocks], package.path (script dir, <project>/blocks, <exe dir>/blocks, Lua's default), the
+ * globals _SCRIPT_NAME/_PROMPT/_CONTEXT, the std table and every bridge namespace, then the
+ * embedded Lua glue (the .lua files of src/lua). Runs once per VM on the spawning thread, before
+ * the actor exists.
+ */
+#define _GNU_SOURCE
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <lauxlib.h>
+#include <lualib.h>
+
+#include "actors/vm.h"
+#include "bridges/bridges.h"
+#include "core/common.h"
+#include "core/embedded.h"
+
+void ab__vm_open_runtime(lua_State *L, int actor_api);
+int ab__vm_init_state(lua_State *L, const ab_vm_config *cfg, char **err);
+
+static int loadlib_disabled(lua_State *L)
+{
+    lua_pushstring(L, "package.loadlib is disabled in safe mode");
+    return lua_error(L);
+}
+
+static int c_searcher_refusal(lua_State *L)
+{
+    lua_pushstring(L, "\n\tcan't load C modules in safe mode");
+    return 1;
+}
+
+static int embedded_searcher(lua_State *L)
+{
+    size_t len;
+    const char *name = luaL_checklstring(L, 1, &len);
+    char path[256];
+    const ab_embedded_file *f = NULL;
+    if (len < 200 && !strchr(name, '/') && !strchr(name, '.')) {
+        snprintf(path, sizeof path, "blocks/%s/init.lua", name);
+        f = ab_embedded_find(path);
+    }
+    if (!f) {
+        lua_pushfstring(L, "\n\tno embedded block '%s'", name);
+        return 1;
+    }
+    char chunk[300];
+    snprintf(chunk, sizeof chunk, "@embedded:%s", path);
+    if (luaL_loadbufferx(L, f->data, f->len, chunk, "t") != LUA_OK)
+        return lua_error(L);
+    lua_pushstring(L, chunk + 1);
+    return 2;
+}
+
+static int is_dir(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static void setup_package(const ab_vm_config *cfg, lua_State *L)
+{
+    lua_getglobal(L, "package");
+    lua_pushcfunction(L, loadlib_disabled);
+    lua_setfield(L, -2, "loadlib");
+    lua_pushstring(L, "");
+    lua_setfield(L, -2, "cpath");
+
+    /* searchers: [preload, Lua, C refusal, embedded blocks] */
+    lua_getfield(L, -1, "searchers");
+    lua_pushcfunction(L, c_searcher_refusal);
+    lua_rawseti(L, -2, 3);
+    lua_pushcfunction(L, embedded_searcher);
+    lua_rawseti(L, -2, 4);
+    lua_pushnil(L);
+    lua_rawseti(L, -2, 5);
+    lua_pop(L, 1);
+
+    /* package.path: script dir, project blocks, exe blocks, then the default. A bare script
+     * file name uses "." (upstream's "/" quirk, spec 8.2 #11, is not replicated). */
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    const char *sp = cfg->script_path;
+    const char *slash = strrchr(sp, '/');
+    if (slash) {
+        size_t dl = slash == sp ? 1 : (size_t)(slash - sp);
+        for (int i = 0; i < 2; i++) {
+            luaL_addlstring(&b, sp, dl);
+            luaL_addstring(&b, i == 0 ? "/?.lua;" : "/?/init.lua;");
+        }
+    } else {
+        luaL_addstring(&b, "./?.lua;./?/init.lua;");
+    }
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/blocks", cfg->project_root);
+    if (is_dir(dir)) {
+        luaL_addstring(&b, dir);
+        luaL_addstring(&b, "/?.lua;");
+        luaL_addstring(&b, dir);
+        luaL_addstring(&b, "/?/init.lua;");
+    }
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 16);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *s = strrchr(exe, '/');
+        if (s) {
+            strcpy(s, "/blocks");
+            if (is_dir(exe)) {
+                luaL_addstring(&b, exe);
+                luaL_addstring(&b, "/?.lua;");
+                luaL_addstring(&b, exe);
+                luaL_addstring(&b, "/?/init.lua;");
+            }
+        }
+    }
+    lua_getfield(L, -2, "path");
+    luaL_addvalue(&b);
+    luaL_pushresult(&b);
+    lua_setfield(L, -2, "path");
+    lua_pop(L, 1);
+}
+
+static void open_std(lua_State *L)
+{
+    static const struct {
+        const char *name;
+        lua_CFunction open;
+    } mods[] = {
+        {"json", ab_open_std_json},
+        {"env", ab_open_std_env},
+        {"path", ab_open_std_path},
+        {"string", ab_open_std_string},
+        {"validate", ab_open_std_validate},
+        {"time", ab_open_std_time},
+        {"fs", ab_open_std_fs},
+        {"kv", ab_open_std_kv},
+        {"sql", ab_open_std_sql},
+        {"ts", ab_open_std_ts},
+    };
+    lua_newtable(L);
+    for (size_t i = 0; i < sizeof mods / sizeof mods[0]; i++) {
+        mods[i].open(L);
+        lua_setfield(L, -2, mods[i].name);
+    }
+    lua_setglobal(L, "std");
+}
+
+/* Runs an embedded glue chunk (src/lua/<name>.lua) with the sched table as its argument. */
+static int run_glue(lua_State *L, const char *name, char **err)
+{
+    char path[128];
+    snprintf(path, sizeof path, "src/lua/%s.lua", name);
+    const ab_embedded_file *f = ab_embedded_find(path);
+    AB_ASSERT(f != NULL);
+    char chunk[160];
+    snprintf(chunk, sizeof chunk, "=[agent-block %s]", name);
+    if (luaL_loadbufferx(L, f->data, f->len, chunk, "t") != LUA_OK) {
+        *err = ab_xasprintf("runtime error: glue %s: %s", name, lua_tostring(L, -1));
+        lua_pop(L, 1);
+        return -1;
+    }
+    lua_getfield(L, LUA_REGISTRYINDEX, "ab.sched");
+    if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+        *err = ab_xasprintf("runtime error: glue %s: %s", name, lua_tostring(L, -1));
+        lua_pop(L, 1);
+        return -1;
+    }
+    return 0;
+}
+
+int ab__vm_init_state(lua_State *L, const ab_vm_config *cfg, char **err)
+{
+    static const luaL_Reg libs[] = {
+        {LUA_GNAME, luaopen_base},          {LUA_LOADLIBNAME, luaopen_package},
+        {LUA_COLIBNAME, luaopen_coroutine}, {LUA_TABLIBNAME, luaopen_table},
+        {LUA_IOLIBNAME, luaopen_io},        {LUA_OSLIBNAME, luaopen_os},
+        {LUA_STRLIBNAME, luaopen_string},   {LUA_MATHLIBNAME, luaopen_math},
+        {LUA_UTF8LIBNAME, luaopen_utf8},    {NULL, NULL},
+    };
+    for (const luaL_Reg *lib = libs; lib->func; lib++) {
+        luaL_requiref(L, lib->name, lib->func, 1);
+        lua_pop(L, 1);
+    }
+    setup_package(cfg, L);
+    ab__vm_open_runtime(L, cfg->actor_api);
+
+    lua_pushstring(L, cfg->script_name);
+    lua_setglobal(L, "_SCRIPT_NAME");
+    if (cfg->prompt) {
+        lua_pushlstring(L, cfg->prompt, cfg->prompt_len);
+        lua_setglobal(L, "_PROMPT");
+    }
+    if (cfg->context) {
+        lua_pushlstring(L, cfg->context, cfg->context_len);
+        lua_setglobal(L, "_CONTEXT");
+    }
+
+    open_std(L);
+    ab_open_log(L);
+    lua_setglobal(L, "log");
+    ab_open_tool(L);
+    lua_setglobal(L, "tool");
+    ab_open_sh(L);
+    lua_setglobal(L, "sh");
+    ab_open_http(L);
+    lua_setglobal(L, "http");
+    ab_open_llm(L);
+    lua_setglobal(L, "llm");
+
+    if (cfg->bus && !cfg->handler_vm) {
+        ab_open_bus(L);
+        lua_setglobal(L, "bus");
+    }
+    if (cfg->handler_vm) {
+        lua_pushboolean(L, 1);
+        lua_setglobal(L, "_AB_HANDLER_VM");
+    }
+    if (run_glue(L, "task", err) || run_glue(L, "stores", err) || run_glue(L, "mesh", err))
+        return -1;
+    if (cfg->mesh) { /* connected: the real mesh table replaces the raising one */
+        ab_open_mesh(L);
+        lua_setglobal(L, "mesh");
+    }
+    /* Last: it removes mesh.on from handler VMs and aliases it to bus.on("mesh") in the main
+     * VM. */
+    if (run_glue(L, "bus_handler", err))
+        return -1;
+    if (cfg->handler_vm) {
+        lua_pushnil(L);
+        lua_setglobal(L, "_AB_HANDLER_VM");
+    }
+    return 0;
+}
