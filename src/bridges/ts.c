@@ -113,6 +113,23 @@ static int k_none(lua_State *L, int status, lua_KContext ctx)
     return 0;
 }
 
+/* One ts request being built: the store session, the body buffer and its packer. */
+typedef struct ts_req {
+    ab_handle st;
+    uint32_t session;
+    ab_buf b;
+    msgpack_packer pk;
+} ts_req;
+
+/* Starts a request to the ts store (raises before allocating anything if the call cannot wait). */
+static void ts_req_begin(lua_State *L, ts_req *rq)
+{
+    rq->session = ab__store_begin(L, AB__STORE_TS, 0, &rq->st);
+    ab_buf_init(&rq->b);
+    ab_store_request_begin(&rq->b, 0);
+    msgpack_packer_init(&rq->pk, &rq->b, buf_write);
+}
+
 static int l_append(lua_State *L)
 {
     luaL_checkstring(L, 1);
@@ -140,18 +157,13 @@ static int l_append(lua_State *L)
             lua_error(L);
         lua_replace(L, 3);
     }
-    ab_handle st;
-    uint32_t session = ab__store_begin(L, AB__STORE_TS, 0, &st);
-    ab_buf b;
-    ab_buf_init(&b);
-    ab_store_request_begin(&b, 0);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &b, buf_write);
-    pack_idx(&pk, L, 1);
-    msgpack_pack_int64(&pk, at);
-    pack_idx(&pk, L, 3);
-    pack_idx(&pk, L, 2);
-    return ab__store_send_await(L, st, AB_STORE_TS_APPEND, session, &b, 0, k_none);
+    ts_req rq;
+    ts_req_begin(L, &rq);
+    pack_idx(&rq.pk, L, 1);
+    msgpack_pack_int64(&rq.pk, at);
+    pack_idx(&rq.pk, L, 3);
+    pack_idx(&rq.pk, L, 2);
+    return ab__store_send_await(L, rq.st, AB_STORE_TS_APPEND, rq.session, &rq.b, 0, k_none);
 }
 
 /* ---- decoding replies ---- */
@@ -331,32 +343,27 @@ static int l_query(lua_State *L)
             return ab__raise(L, "unknown agg: %s", agg);
         shape = has_bucket ? SHAPE_BUCKET : strcmp(agg, "last") == 0 ? SHAPE_LAST : SHAPE_AGG;
     }
-    ab_handle st;
-    uint32_t session = ab__store_begin(L, AB__STORE_TS, 0, &st);
-    ab_buf b;
-    ab_buf_init(&b);
-    ab_store_request_begin(&b, 0);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &b, buf_write);
-    pack_idx(&pk, L, 1);
-    msgpack_pack_int64(&pk, from);
-    msgpack_pack_int64(&pk, to);
-    pack_idx(&pk, L, 3);
+    ts_req rq;
+    ts_req_begin(L, &rq);
+    pack_idx(&rq.pk, L, 1);
+    msgpack_pack_int64(&rq.pk, from);
+    msgpack_pack_int64(&rq.pk, to);
+    pack_idx(&rq.pk, L, 3);
     if (has_bucket)
-        msgpack_pack_int64(&pk, bucket);
+        msgpack_pack_int64(&rq.pk, bucket);
     else
-        msgpack_pack_nil(&pk);
+        msgpack_pack_nil(&rq.pk);
     if (has_limit)
-        msgpack_pack_int64(&pk, limit);
+        msgpack_pack_int64(&rq.pk, limit);
     else
-        msgpack_pack_nil(&pk);
+        msgpack_pack_nil(&rq.pk);
     if (has_offset)
-        msgpack_pack_int64(&pk, offset);
+        msgpack_pack_int64(&rq.pk, offset);
     else
-        msgpack_pack_nil(&pk);
-    pack_str_array(&pk, L, 4);
-    pack_str_array(&pk, L, 5);
-    return ab__store_send_await(L, st, AB_STORE_TS_QUERY, session, &b, shape, k_rows);
+        msgpack_pack_nil(&rq.pk);
+    pack_str_array(&rq.pk, L, 4);
+    pack_str_array(&rq.pk, L, 5);
+    return ab__store_send_await(L, rq.st, AB_STORE_TS_QUERY, rq.session, &rq.b, shape, k_rows);
 }
 
 static int l_last(lua_State *L)
@@ -371,17 +378,13 @@ static int l_last(lua_State *L)
         lua_newtable(L);
         lua_newtable(L);
     }
-    ab_handle st;
-    uint32_t session = ab__store_begin(L, AB__STORE_TS, 0, &st);
-    ab_buf b;
-    ab_buf_init(&b);
-    ab_store_request_begin(&b, 0);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &b, buf_write);
-    pack_idx(&pk, L, 1);
-    pack_str_array(&pk, L, 3);
-    pack_str_array(&pk, L, 4);
-    return ab__store_send_await(L, st, AB_STORE_TS_LAST, session, &b, SHAPE_ONE_ROW, k_rows);
+    ts_req rq;
+    ts_req_begin(L, &rq);
+    pack_idx(&rq.pk, L, 1);
+    pack_str_array(&rq.pk, L, 3);
+    pack_str_array(&rq.pk, L, 4);
+    return ab__store_send_await(L, rq.st, AB_STORE_TS_LAST, rq.session, &rq.b, SHAPE_ONE_ROW,
+                                k_rows);
 }
 
 int ab_open_std_ts(lua_State *L)
