@@ -22,30 +22,7 @@
 #include "codec/json.h"
 #include "codec/json_internal.h"
 #include "core/common.h"
-
-static size_t utf8_put(char *o, uint32_t cp)
-{
-    if (cp < 0x80) {
-        o[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        o[0] = (char)(0xC0 | (cp >> 6));
-        o[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xE0 | (cp >> 12));
-        o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        o[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    o[0] = (char)(0xF0 | (cp >> 18));
-    o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    o[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
+#include "core/utf8.h"
 
 enum derr {
     E_EOF_LIST,
@@ -178,7 +155,7 @@ static int parse_unicode(struct dec *d, luaL_Buffer *b)
     if (n >= 0xDC00 && n <= 0xDFFF)
         return derror(d, E_SURROGATE, d->i);
     if (n < 0xD800 || n > 0xDBFF) {
-        luaL_addlstring(b, tmp, utf8_put(tmp, n));
+        luaL_addlstring(b, tmp, (size_t)ab__utf8_encode((uint32_t)n, tmp));
         return 0;
     }
     for (int k = 0; k < 2; k++) {
@@ -192,7 +169,7 @@ static int parse_unicode(struct dec *d, luaL_Buffer *b)
     if (n2 < 0xDC00 || n2 > 0xDFFF)
         return derror(d, E_SURROGATE, d->i);
     uint32_t cp = (((uint32_t)(n - 0xD800) << 10) | (n2 - 0xDC00)) + 0x10000;
-    luaL_addlstring(b, tmp, utf8_put(tmp, cp));
+    luaL_addlstring(b, tmp, (size_t)ab__utf8_encode((uint32_t)cp, tmp));
     return 0;
 }
 

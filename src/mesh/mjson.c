@@ -14,6 +14,7 @@
 
 #include "codec/json.h"
 #include "core/common.h"
+#include "core/utf8.h"
 
 typedef struct chunk {
     struct chunk *next;
@@ -113,30 +114,6 @@ static int hex4(const char *p, unsigned *out)
     return 0;
 }
 
-static size_t put_utf8(char *o, unsigned cp)
-{
-    if (cp < 0x80) {
-        o[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        o[0] = (char)(0xC0 | (cp >> 6));
-        o[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xE0 | (cp >> 12));
-        o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        o[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    o[0] = (char)(0xF0 | (cp >> 18));
-    o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    o[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
 /* Parses a string literal (ps->p at the opening quote). The decoded text is never longer
  * than the literal, so one arena block of the literal's size suffices. */
 static int parse_string(parser *ps, const char **out, size_t *outlen)
@@ -205,7 +182,7 @@ static int parse_string(parser *ps, const char **out, size_t *outlen)
                     p += 6;
                     cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
                 }
-                o += put_utf8(o, cp);
+                o += ab__utf8_encode((uint32_t)cp, o);
                 break;
             }
             default:
