@@ -1,52 +1,59 @@
 -- sh.exec process lifecycle: a timeout kills the whole process group (grandchildren too),
 -- cancellation stops the child (with_timeout, scope token, task abort), many concurrent calls
 -- from several tasks, and no descriptor leaks.
+-- Tags carry this process's id (`sleep 61.25<pid>`), so suites running side by side on one
+-- machine never see each other's children.
+local uniq = sh.exec("echo $PPID").stdout:gsub("%s", "")
+local function T(base) return "sleep " .. base .. uniq end
 local function alive(tag)
   -- processes (not zombies) whose command line carries the tag
   local r = sh.exec("ps -eo stat=,args= | grep -v grep | grep -- '" .. tag .. "' | grep -v '^Z' | wc -l")
   return tonumber(r.stdout)
 end
+-- true once no process carries the tag (polls up to 5 s: a loaded machine reaps slowly)
+local function gone(tag)
+  for _ = 1, 50 do
+    if alive(tag) == 0 then return true end
+    std.task.sleep(100)
+  end
+  return false
+end
 
 -- timeout: the shell and its grandchild `sleep 61.25` both die
-local r = sh.exec("sleep 61.25 & sleep 61.25; echo never", { timeout = 1 })
+local r = sh.exec(T("61.25") .. " & " .. T("61.25") .. "; echo never", { timeout = 1 })
 assert(r.ok == false and r.error == "timeout after 1s", tostring(r.error))
-std.task.sleep(300)
-assert(alive("sleep 61.25") == 0, "group survived the timeout")
+assert(gone(T("61.25")), "group survived the timeout")
 
 -- a child that ignores SIGTERM is killed after the grace
-r = sh.exec("trap '' TERM; sleep 61.5; sleep 61.5", { timeout = 1 })
+r = sh.exec("trap '' TERM; " .. T("61.5") .. "; " .. T("61.5"), { timeout = 1 })
 assert(r.error == "timeout after 1s")
 std.task.sleep(200)
-assert(alive("sleep 61.5") >= 1, "TERM-ignoring group should survive the first signal")
-std.task.sleep(1500)
-assert(alive("sleep 61.5") == 0, "SIGKILL after the grace")
+assert(alive(T("61.5")) >= 1, "TERM-ignoring group should survive the first signal")
+assert(gone(T("61.5")), "SIGKILL after the grace")
 
 -- with_timeout drops the waiting fiber: the child is killed
 local t0 = std.time.millis()
 local ok, err = pcall(std.task.with_timeout, 300, function()
-  return sh.exec("sleep 61.75")
+  return sh.exec(T("61.75"))
 end)
 assert(not ok and err == "task.with_timeout: exceeded 300 ms", tostring(err))
 assert(std.time.millis() - t0 < 1500)
-std.task.sleep(300)
-assert(alive("sleep 61.75") == 0, "with_timeout left the child running")
+assert(gone(T("61.75")), "with_timeout left the child running")
 
 -- a scope token: the call raises and the child dies
 local got
 std.task.scope(function(s)
-  s:spawn(function() got = select(2, pcall(sh.exec, "sleep 62.25")) end)
+  s:spawn(function() got = select(2, pcall(sh.exec, T("62.25"))) end)
   s:spawn(function() std.task.sleep(200); s:cancel() end)
 end)
 assert(got == "task cancelled during sh.exec", tostring(got))
-std.task.sleep(300)
-assert(alive("sleep 62.25") == 0, "token cancel left the child running")
+assert(gone(T("62.25")), "token cancel left the child running")
 
 -- task abort
-local h = std.task.spawn(function() return sh.exec("sleep 62.5") end)
+local h = std.task.spawn(function() return sh.exec(T("62.5")) end)
 std.task.sleep(200)
 h:abort()
-std.task.sleep(300)
-assert(alive("sleep 62.5") == 0, "abort left the child running")
+assert(gone(T("62.5")), "abort left the child running")
 
 -- descriptors: count ours before and after many calls
 local function nfd()
