@@ -682,6 +682,11 @@ static void io_shutdown(ab_rt *rt, void *arg)
 
 void ab_rt_destroy(ab_rt *rt)
 {
+    ab_log(AB_LOG_DEBUG, "agent_block::runtime",
+           "runtime stats parks=%llu wakes=%llu io_wakes=%llu",
+           (unsigned long long)atomic_load(&rt->st_parks),
+           (unsigned long long)atomic_load(&rt->st_wakes),
+           (unsigned long long)atomic_load(&rt->st_io_wakes));
     atomic_store(&rt->stopping, 1);
     pthread_mutex_lock(&rt->park_mu);
     pthread_cond_broadcast(&rt->park_cv);
