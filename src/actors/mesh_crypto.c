@@ -2,12 +2,20 @@
  * mesh_crypto.c - a mesh crypto actor (AB_ACTOR_WORKER): signs, verifies, runs Noise XX
  * handshakes and encrypts/decrypts for the peers hashed onto it (mesh_link.h).
  *
- * Accepts (from the link only):
+ * Accepts (from the link):
  *   SEAL [peer, type, id, in_reply_to|nil, payload_json, encrypt]  -> OUT [wire] (or, for an
  *        encrypted envelope without a session, a handshake msg1 OUT and the envelope queued
  *        until the session exists), or SEAL_FAIL [id, error]
- *   OPEN [text]  -> verifies; handshakes are answered here (OUT); everything else -> IN
- *   ABORT [peer, id], RESET [], SIGN [nonce] -> SIGNED [signature]
+ *   OPEN [text]  -> verifies; handshakes are answered here (OUT); requests go to the bus
+ *        (below); everything else -> IN
+ *   ABORT [peer, id], RESET [], SIGN [nonce] -> SIGNED [signature], SET_BUS [handle]
+ * Inbound requests: an AB_MSG_BUS_EVENT call per request (kind "mesh", meta {"from":...});
+ * the bus's reply (AB_MSG_REPLY) is sealed as the response, encrypted iff the request was
+ * (error texts per core §4.11.3). An undecryptable encrypted request is answered with a
+ * plaintext {"error":"no_session"} error, a stream_request with an error, and with no bus
+ * {"error":"bus channel closed"}. Deadlines: one sweep timer per actor (period
+ * min(1 s, timeout / 5)) answers {"error":"handler timeout"} for requests older than the
+ * handler timeout; a later ack is dropped.
  * States per peer: no session / initiator sent msg1 / responder sent msg2, plus an established
  * session (bidirectional, role-agnostic, spec §9.3). A fresh msg1 always restarts the
  * handshake (a stale or crossed handshake recovers without a reconnect, §16 Q5); when both
@@ -22,6 +30,7 @@
 #include <sodium.h>
 
 #include "actors/mesh_link.h"
+#include "bus/bus.h"
 #include "core/common.h"
 #include "core/log.h"
 #include "mesh/envelope.h"
@@ -52,13 +61,28 @@ typedef struct peer {
     unsigned nq;
 } peer;
 
+/* An inbound request in the bus, keyed by the bus call's session. */
+typedef struct inreq {
+    char peer[AB_MESH_ID_LEN + 1];
+    char id[AB_MESH_UUID_LEN + 1];
+    int encrypted;
+    uint64_t deadline_ms;
+} inreq;
+
 typedef struct crypto {
     ab_rt *rt;
-    ab_handle self, link;
+    ab_handle self, link, bus;
     ab_mesh_identity id;
     unsigned char s_priv[32], s_pub[32];
     ab_smap peers;
+    ab_smap inflight; /* "<session>" -> inreq */
+    uint32_t next_session;
+    unsigned handler_timeout_ms;
+    int sweeping; /* the sweep timer is running */
+    ab__mesh_flow *flow;
 } crypto;
+
+#define SWEEP_SESSION UINT32_MAX
 
 static void out_wire(crypto *c, const ab_mesh_env *e)
 {
@@ -194,25 +218,19 @@ static void establish(crypto *c, peer *p)
     flush_queue(c, p);
 }
 
-static void on_seal(crypto *c, ab_mpr *r)
+/* Builds, signs (encrypting first if asked) and sends an envelope from us to peer_id;
+ * id and reply (NULL or in_reply_to) are UUID strings of AB_MESH_UUID_LEN bytes. */
+static void seal_env(crypto *c, const char *peer_id, ab_mesh_type type, const char *id,
+                     const char *reply, const char *payload, size_t pln, int encrypt)
 {
-    const char *peer_id, *id, *reply, *payload;
-    size_t pn, idn, rn, pln;
-    double type;
-    int encrypt;
-    if (ab_mpr_str(r, &peer_id, &pn) || ab_mpr_number(r, &type) || ab_mpr_str(r, &id, &idn) ||
-        ab_mpr_nil_or_str(r, &reply, &rn) < 0 || ab_mpr_str(r, &payload, &pln) ||
-        ab_mpr_bool(r, &encrypt) || pn != AB_MESH_ID_LEN || idn != AB_MESH_UUID_LEN ||
-        (reply && rn != AB_MESH_UUID_LEN) || type < 0 || type > AB_MESH_CANCEL)
-        return;
     ab_mesh_env e = {0};
-    memcpy(e.id, id, idn);
+    memcpy(e.id, id, AB_MESH_UUID_LEN);
     strcpy(e.from, c->id.id);
-    memcpy(e.to, peer_id, pn);
-    e.type = (ab_mesh_type)type;
+    memcpy(e.to, peer_id, AB_MESH_ID_LEN);
+    e.type = type;
     if (reply) {
         e.has_reply = 1;
-        memcpy(e.in_reply_to, reply, rn);
+        memcpy(e.in_reply_to, reply, AB_MESH_UUID_LEN);
     }
     e.timestamp = ab_mesh_now_ms();
     if (ab_mesh_env_set_payload(&e, payload, pln) != 0) {
@@ -249,6 +267,197 @@ static void on_seal(crypto *c, ab_mpr *r)
         start_initiator(c, p, e.to);
 }
 
+static void on_seal(crypto *c, ab_mpr *r)
+{
+    const char *peer_id, *id, *reply, *payload;
+    size_t pn, idn, rn, pln;
+    double type;
+    int encrypt;
+    if (ab_mpr_str(r, &peer_id, &pn) || ab_mpr_number(r, &type) || ab_mpr_str(r, &id, &idn) ||
+        ab_mpr_nil_or_str(r, &reply, &rn) < 0 || ab_mpr_str(r, &payload, &pln) ||
+        ab_mpr_bool(r, &encrypt) || pn != AB_MESH_ID_LEN || idn != AB_MESH_UUID_LEN ||
+        (reply && rn != AB_MESH_UUID_LEN) || type < 0 || type > AB_MESH_CANCEL)
+        return;
+    seal_env(c, peer_id, (ab_mesh_type)type, id, reply, payload, pln, encrypt);
+}
+
+/* Answers the peer's request req_id with a fresh envelope id. */
+static void answer(crypto *c, const char *peer_id, const char *req_id, ab_mesh_type type,
+                   const char *json, size_t n, int encrypt)
+{
+    char id[AB_MESH_UUID_LEN + 1];
+    ab_mesh_uuid(id);
+    seal_env(c, peer_id, type, id, req_id, json, n, encrypt);
+}
+
+#define ANSWER_LIT(c, peer, req, type, lit, enc)                                                   \
+    answer(c, peer, req, type, lit, sizeof lit - 1, enc)
+
+/* ---- inbound requests through the bus ---- */
+
+static void skey(uint32_t s, char out[16])
+{
+    snprintf(out, 16, "%u", s);
+}
+
+static void sweep_arm(crypto *c)
+{
+    unsigned period = c->handler_timeout_ms / 5;
+    if (period > 1000)
+        period = 1000;
+    if (period < 10)
+        period = 10;
+    c->sweeping = 1;
+    ab_rt_timer_start(c->rt, c->self, SWEEP_SESSION, period);
+}
+
+static void flow_done(crypto *c)
+{
+    ab__mesh_flow *f = c->flow;
+    if (!f)
+        return;
+    unsigned left = atomic_fetch_sub_explicit(&f->inflight, 1, memory_order_acq_rel) - 1;
+    if (left <= f->max_inflight / 2 && atomic_load_explicit(&f->paused, memory_order_acquire) &&
+        atomic_exchange_explicit(&f->paused, 0, memory_order_acq_rel)) {
+        ab_msg *m = ab_msg_new(AB_MSG_MESH_RESUME, 0);
+        m->src = c->self;
+        m->dst = c->link;
+        ab_send(c->rt, m);
+    }
+}
+
+static void on_request(crypto *c, const ab_mesh_env *e, const char *payload, size_t plen)
+{
+    if (!payload) {
+        /* encrypted with a session we do not have (we restarted): tell the peer */
+        ab_log(AB_LOG_INFO, LOGT, "mesh: request %s from %s has no session here: no_session", e->id,
+               e->from);
+        ANSWER_LIT(c, e->from, e->id, AB_MESH_ERROR, "{\"error\":\"no_session\"}", 0);
+        return;
+    }
+    if (e->type == AB_MESH_STREAM_REQUEST) {
+        ANSWER_LIT(c, e->from, e->id, AB_MESH_ERROR,
+                   "{\"error\":\"stream_request is not supported\"}", e->encrypted);
+        return;
+    }
+    if (!c->bus) {
+        ANSWER_LIT(c, e->from, e->id, AB_MESH_RESPONSE, "{\"error\":\"bus channel closed\"}",
+                   e->encrypted);
+        return;
+    }
+    inreq *q = ab_xmalloc(sizeof *q);
+    memcpy(q->peer, e->from, sizeof q->peer);
+    memcpy(q->id, e->id, sizeof q->id);
+    q->encrypted = e->encrypted;
+    q->deadline_ms = ab_now_ms() + c->handler_timeout_ms;
+    uint32_t session;
+    do
+        session = ++c->next_session;
+    while (session == 0 || session == SWEEP_SESSION);
+    char k[16];
+    skey(session, k);
+    ab_smap_put(&c->inflight, k, q);
+    char evid[37];
+    ab_uuid_v4(evid);
+    ab_buf b;
+    ab_buf_init(&b);
+    ab_mpw_cstr(&b, "mesh");
+    ab_mpw_cstr(&b, evid);
+    ab_mpw_str(&b, payload, plen);
+    char meta[80];
+    int mn = snprintf(meta, sizeof meta, "{\"from\":\"%s\"}", e->from);
+    ab_mpw_str(&b, meta, (size_t)mn);
+    ab_msg *m = ab_msg_with_body(AB_MSG_BUS_EVENT, b.data, b.len);
+    ab_buf_free(&b);
+    m->flags = AB_MSG_F_CALL;
+    m->src = c->self;
+    m->dst = c->bus;
+    m->session = session;
+    if (c->flow)
+        atomic_fetch_add_explicit(&c->flow->inflight, 1, memory_order_acq_rel);
+    if (!c->sweeping)
+        sweep_arm(c);
+    ab_send(c->rt, m);
+}
+
+/* The bus answered the request of q: seal its ack (or error) as the response. */
+static void answer_ack(crypto *c, const inreq *q, const ab_msg *m)
+{
+    if (m->status == 0) {
+        ab_mpr r;
+        ab_mpr_init(&r, m->body, m->len);
+        const char *ack;
+        size_t an;
+        if (ab_mpr_str(&r, &ack, &an) == 0)
+            answer(c, q->peer, q->id, AB_MESH_RESPONSE, ack, an, q->encrypted);
+        else
+            ANSWER_LIT(c, q->peer, q->id, AB_MESH_RESPONSE, "null", q->encrypted);
+        return;
+    }
+    const char *text = m->body;
+    size_t tn = m->len;
+    int bare = (tn == 11 && memcmp(text, "ack dropped", 11) == 0) ||
+               (tn == 18 && memcmp(text, "bus channel closed", 18) == 0);
+    ab_buf full, b;
+    ab_buf_init(&full);
+    ab_buf_init(&b);
+    if (!bare)
+        ab_buf_append(&full, "bus error: ", 11);
+    ab_buf_append(&full, text, tn);
+    ab_buf_append(&b, "{\"error\":", 9);
+    ab_mj_put_string(&b, full.data, full.len);
+    ab_buf_append(&b, "}", 1);
+    answer(c, q->peer, q->id, AB_MESH_RESPONSE, b.data, b.len, q->encrypted);
+    ab_buf_free(&b);
+    ab_buf_free(&full);
+}
+
+/* Answers "handler timeout" for every request past its deadline; re-arms while any wait. */
+static void sweep(crypto *c)
+{
+    c->sweeping = 0;
+    uint64_t now = ab_now_ms();
+    size_t bi = 0, n = 0, cap = 0;
+    ab_smap_entry *it = NULL;
+    char(*late)[16] = NULL;
+    while (ab_smap_next(&c->inflight, &bi, &it)) {
+        inreq *q = it->val;
+        if (q->deadline_ms > now)
+            continue;
+        if (n == cap)
+            late = ab_xrealloc(late, (cap = cap ? cap * 2 : 16) * sizeof *late);
+        snprintf(late[n++], 16, "%s", it->key);
+    }
+    for (size_t i = 0; i < n; i++) {
+        inreq *q = ab_smap_get(&c->inflight, late[i]);
+        ANSWER_LIT(c, q->peer, q->id, AB_MESH_RESPONSE, "{\"error\":\"handler timeout\"}",
+                   q->encrypted);
+        ab_smap_del(&c->inflight, late[i]);
+        free(q);
+        flow_done(c);
+    }
+    free(late);
+    if (c->inflight.n)
+        sweep_arm(c);
+}
+
+static void on_reply(crypto *c, const ab_msg *m)
+{
+    if (m->session == SWEEP_SESSION) {
+        sweep(c);
+        return;
+    }
+    char k[16];
+    skey(m->session, k);
+    inreq *q = ab_smap_get(&c->inflight, k);
+    if (!q)
+        return; /* answered "handler timeout" already */
+    answer_ack(c, q, m);
+    ab_smap_del(&c->inflight, k);
+    free(q);
+    flow_done(c);
+}
+
 static void send_in(crypto *c, const ab_mesh_env *e, const char *payload, size_t plen)
 {
     ab_buf body;
@@ -270,6 +479,15 @@ static void send_in(crypto *c, const ab_mesh_env *e, const char *payload, size_t
     m->dst = c->link;
     ab_send(c->rt, m);
     ab_buf_free(&body);
+}
+
+/* A verified, opened envelope: requests go to the bus, everything else to the link. */
+static void deliver(crypto *c, const ab_mesh_env *e, const char *payload, size_t plen)
+{
+    if (e->type == AB_MESH_REQUEST || e->type == AB_MESH_STREAM_REQUEST)
+        on_request(c, e, payload, plen);
+    else
+        send_in(c, e, payload, plen);
 }
 
 static void on_handshake(crypto *c, ab_mesh_env *e)
@@ -359,7 +577,7 @@ static void on_open(crypto *c, ab_mpr *r)
             if (p)
                 p->has_session = 0;
         }
-        send_in(c, &e, e.payload, e.payload_len);
+        deliver(c, &e, e.payload, e.payload_len);
         goto out;
     }
     peer *p = ab_smap_get(&c->peers, e.from);
@@ -371,7 +589,7 @@ static void on_open(crypto *c, ab_mpr *r)
     }
     if (!p || !p->has_session || cn < AB_NOISE_TAG || cn > AB_NOISE_MAX_MSG) {
         free(ct);
-        send_in(c, &e, NULL, 0);
+        deliver(c, &e, NULL, 0);
         goto out;
     }
     char *pt = ab_xmalloc((size_t)cn - AB_NOISE_TAG + 1);
@@ -379,12 +597,12 @@ static void on_open(crypto *c, ab_mpr *r)
         ab_log(AB_LOG_WARN, LOGT, "mesh: cannot decrypt envelope %s from %s: session dropped", e.id,
                e.from);
         p->has_session = 0;
-        send_in(c, &e, NULL, 0);
+        deliver(c, &e, NULL, 0);
     } else if (e.type == AB_MESH_STREAM_END) {
         /* decrypted only to keep the counter in step (spec §8.5) */
         send_in(c, &e, "null", 4);
     } else {
-        send_in(c, &e, pt, (size_t)cn - AB_NOISE_TAG);
+        deliver(c, &e, pt, (size_t)cn - AB_NOISE_TAG);
     }
     free(pt);
     free(ct);
@@ -447,6 +665,15 @@ static void handle(ab_actor *self, ab_msg *m)
     case AB_MSG_MESH_RESET:
         reset(c);
         break;
+    case AB_MSG_MESH_SET_BUS: {
+        double h;
+        if (ab_mpr_number(&r, &h) == 0)
+            c->bus = (ab_handle)h;
+        break;
+    }
+    case AB_MSG_REPLY:
+        on_reply(c, m);
+        break;
     case AB_MSG_MESH_SIGN: {
         const char *nonce;
         size_t n;
@@ -477,6 +704,11 @@ static void destroy(ab_actor *self)
     while (ab_smap_next(&c->peers, &bi, &e))
         peer_free(c, e->val);
     ab_smap_free(&c->peers);
+    bi = 0;
+    while (ab_smap_next(&c->inflight, &bi, &e))
+        free(e->val);
+    ab_smap_free(&c->inflight);
+    ab__mesh_flow_release(c->flow);
     ab_mesh_identity_wipe(&c->id);
     sodium_memzero(c->s_priv, sizeof c->s_priv);
     free(c);
@@ -488,14 +720,26 @@ static const ab_actor_ops crypto_ops = {
     .destroy = destroy,
 };
 
-ab_handle ab__mesh_crypto_spawn(ab_rt *rt, const unsigned char seed[32], ab_handle link)
+void ab__mesh_flow_release(ab__mesh_flow *f)
+{
+    if (f && atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) == 1)
+        free(f);
+}
+
+ab_handle ab__mesh_crypto_spawn(ab_rt *rt, const ab__mesh_crypto_config *cfg)
 {
     crypto *c = ab_xcalloc(1, sizeof *c);
     c->rt = rt;
-    c->link = link;
-    ab_mesh_identity_from_seed(&c->id, seed);
+    c->link = cfg->link;
+    c->bus = cfg->bus;
+    c->handler_timeout_ms = cfg->handler_timeout_ms ? cfg->handler_timeout_ms : 30000;
+    c->flow = cfg->flow;
+    if (c->flow)
+        atomic_fetch_add_explicit(&c->flow->refs, 1, memory_order_relaxed);
+    ab_mesh_identity_from_seed(&c->id, cfg->seed);
     ab_noise_keypair(c->s_priv, c->s_pub);
     ab_smap_init(&c->peers);
+    ab_smap_init(&c->inflight);
     c->self = ab_actor_spawn(rt, &crypto_ops, c, AB_ACTOR_WORKER);
     return c->self;
 }

@@ -1,21 +1,22 @@
 /*
  * mesh_link.c - the mesh link actor (AB_ACTOR_IO): the WebSocket to the relay, auth and
  * resumption, reconnection with jittered backoff, outbound requests by envelope id with their
- * deadlines, inbound requests handed to the bus (mesh_link.h for the messages).
+ * deadlines, inbound flow control (mesh_link.h for the messages).
  *
- * Accepts: AB_MSG_MESH_REQUEST (call, from VMs); OUT / IN / SEAL_FAIL / SIGNED (from its
- * crypto actors); AB_MSG_REPLY (bus acks and timer expiries, told apart by the sender).
- * Sends: SEAL / OPEN / ABORT / RESET / SIGN to crypto actors; AB_MSG_BUS_EVENT calls to the
- * bus; AB_MSG_REPLY to VMs; timer requests for each deadline.
+ * Accepts: AB_MSG_MESH_REQUEST (call, from VMs); OUT / IN / SEAL_FAIL / SIGNED / RESUME (from
+ * its crypto actors); SET_BUS (host); AB_MSG_REPLY (timer expiries of pending requests).
+ * Sends: SEAL / OPEN / ABORT / RESET / SIGN / SET_BUS to crypto actors; AB_MSG_REPLY to VMs;
+ * timer requests for each deadline. Inbound requests go from the crypto actors to the bus and
+ * back without passing through here (mesh_link.h).
  * States: DOWN -> RESOLVING -> CONNECTING -> UPGRADING -> AUTH (hello/resume sent, challenge
  * signed by a crypto actor) -> READY; any failure -> DOWN and a retry after
  * min(30 s, 0.5 s * 2^attempt) * [0.5, 1) (the first connection does not retry: the run fails).
  * On every new connection all Noise sessions are dropped and pending requests fail.
  * Limits: 1 MiB per frame/message; reading pauses while max_inflight inbound requests wait in
- * the bus; a WebSocket ping every 25 s keeps the relay from reaping an idle link.
- * Every signature, verification and Noise operation runs in the crypto actors (workers); this
- * thread only moves bytes, parses the `from` field of inbound envelopes to pick the crypto
- * actor, and keeps the tables.
+ * the bus (ab__mesh_flow); a WebSocket ping every 25 s keeps the relay from reaping an idle
+ * link. Every signature, verification and Noise operation runs in the crypto actors
+ * (workers); this thread only moves bytes, finds the `from` field of inbound envelopes to
+ * pick the crypto actor, and keeps the table of pending outbound requests.
  */
 #define _GNU_SOURCE /* memmem */
 #include "actors/mesh_link.h"
@@ -43,18 +44,17 @@
 #define TOKEN_TTL_MS 290000 /* the relay keeps tokens 300 s from issue */
 
 enum { S_DOWN, S_RESOLVING, S_CONNECTING, S_UPGRADING, S_AUTH, S_READY };
-enum { E_PENDING = 1, E_INFLIGHT = 2 };
 
+/* A pending outbound request. */
 typedef struct entry {
-    int kind;
-    uint32_t session; /* ours: timer key and bus call session */
+    uint32_t session; /* ours: the timer key */
     char peer[AB_MESH_ID_LEN + 1];
-    char id[AB_MESH_UUID_LEN + 1]; /* pending: our request id; inflight: the peer's request id */
-    ab_handle src;                 /* pending: the VM that asked */
+    char id[AB_MESH_UUID_LEN + 1]; /* our request id */
+    ab_handle src;                 /* the VM that asked */
     uint32_t src_session;
-    int encrypted; /* inflight: answer encrypted iff the request was; pending: sent encrypted */
-    int retried;   /* pending: already re-sent once after a no_session error */
-    char *payload; /* pending: the request JSON, kept for that one retry */
+    int encrypted; /* sent encrypted */
+    int retried;   /* already re-sent once after a no_session error */
+    char *payload; /* the request JSON, kept for that one retry */
     size_t payload_len;
 } entry;
 
@@ -70,7 +70,7 @@ typedef struct handles {
 
 typedef struct mlink {
     ab_rt *rt;
-    ab_handle self, bus;
+    ab_handle self;
     ab_handle *crypto;
     unsigned ncrypto;
     char url[512], host[256], path[256];
@@ -83,8 +83,8 @@ typedef struct mlink {
     char token[AB_MESH_UUID_LEN + 1];
     uint64_t token_ms;
     unsigned attempt;
-    unsigned max_inflight, inflight, handler_timeout_ms;
-    int paused;
+    ab__mesh_flow *flow;
+    int paused; /* reading stopped by flow control */
     uint32_t next_session;
     ab_smap by_id;      /* pending: our envelope id -> entry */
     ab_smap by_session; /* "<session>" -> entry */
@@ -96,6 +96,7 @@ typedef struct mlink {
 } mlink;
 
 static void set_down(mlink *l, const char *why);
+static void flow_check(mlink *l);
 
 /* ---- helpers ---- */
 
@@ -120,10 +121,9 @@ static void skey(uint32_t s, char out[16])
     snprintf(out, 16, "%u", s);
 }
 
-static entry *entry_new(mlink *l, int kind)
+static entry *entry_new(mlink *l)
 {
     entry *e = ab_xcalloc(1, sizeof *e);
-    e->kind = kind;
     do
         e->session = ++l->next_session;
     while (e->session == 0);
@@ -138,7 +138,7 @@ static void entry_free(mlink *l, entry *e)
     char k[16];
     skey(e->session, k);
     ab_smap_del(&l->by_session, k);
-    if (e->kind == E_PENDING && ab_smap_get(&l->by_id, e->id) == e)
+    if (ab_smap_get(&l->by_id, e->id) == e)
         ab_smap_del(&l->by_id, e->id);
     ab_rt_timer_stop(l->rt, l->self, e->session);
     free(e->payload);
@@ -269,8 +269,6 @@ static void fail_all_pending(mlink *l, const char *err)
     entry **list = ab_xmalloc(cap * sizeof *list);
     while (ab_smap_next(&l->by_session, &bi, &it)) {
         entry *e = it->val;
-        if (e->kind != E_PENDING)
-            continue;
         if (n == cap)
             list = ab_xrealloc(list, (cap *= 2) * sizeof *list);
         list[n++] = e;
@@ -361,20 +359,18 @@ static void on_auth_frame(mlink *l, const char *data, size_t len)
 
 static void on_envelope_text(mlink *l, const char *data, size_t len)
 {
-    /* parse only to find the sender (which crypto actor owns the peer) */
-    ab_mj_doc *d;
-    if (ab_mj_parse(data, len, &d) != 0) {
-        ab_log(AB_LOG_WARN, LOGT, "mesh: non-JSON frame from the relay dropped");
+    /* only find the sender (which crypto actor owns the peer); the crypto actor parses and
+     * checks everything */
+    const char *from;
+    size_t fn;
+    if (ab_mj_find_top_string(data, len, "from", &from, &fn) != 0 || fn != AB_MESH_ID_LEN) {
+        ab_log(AB_LOG_WARN, LOGT, "mesh: frame without a valid sender dropped");
         return;
     }
-    const ab_mj_value *from = ab_mj_get(ab_mj_root(d), "from");
-    if (!from || from->type != AB_MJ_STRING || from->v.str.len != AB_MESH_ID_LEN) {
-        ab_log(AB_LOG_WARN, LOGT, "mesh: envelope without a valid sender dropped");
-        ab_mj_free(d);
-        return;
-    }
-    unsigned which = crypto_of(l, from->v.str.s);
-    ab_mj_free(d);
+    char sfrom[AB_MESH_ID_LEN + 1];
+    memcpy(sfrom, from, fn);
+    sfrom[fn] = '\0';
+    unsigned which = crypto_of(l, sfrom);
     ab_buf b;
     ab_buf_init(&b);
     ab_mpw_str(&b, data, len);
@@ -448,6 +444,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     }
     if (was_upgrading && l->ws.state == AB_WS_OPEN)
         send_auth_first(l);
+    flow_check(l);
 }
 
 static void on_connected(uv_connect_t *req, int status)
@@ -480,6 +477,7 @@ static void on_connected(uv_connect_t *req, int status)
     ab_ws_client_request(&l->ws, hostport, l->path, &out);
     ws_send_raw(l, &out);
     ab_buf_free(&out);
+    l->paused = 0;
     uv_read_start((uv_stream_t *)&h->tcp, on_alloc, on_read);
 }
 
@@ -601,7 +599,7 @@ static void on_request(mlink *l, ab_msg *m)
      * travels signed but unencrypted (through the relay, like any other). */
     if (tn == AB_MESH_ID_LEN && memcmp(to, l->agent_id, tn) == 0)
         encrypt = 0;
-    entry *e = entry_new(l, E_PENDING);
+    entry *e = entry_new(l);
     memcpy(e->peer, to, tn);
     e->src = m->src;
     e->src_session = m->session;
@@ -616,58 +614,30 @@ static void on_request(mlink *l, ab_msg *m)
     seal(l, e->peer, AB_MESH_REQUEST, e->id, NULL, payload, pn, encrypt);
 }
 
-static void answer(mlink *l, const char *peer, const char *req_id, int type, const char *json,
-                   int encrypt)
+static void on_resume(mlink *l)
 {
-    char id[AB_MESH_UUID_LEN + 1];
-    ab_mesh_uuid(id);
-    seal(l, peer, type, id, req_id, json, strlen(json), encrypt);
-}
-
-static void dispatch_request(mlink *l, const char *from, const char *id, int encrypted,
-                             const char *payload, size_t pn)
-{
-    if (!l->bus) {
-        answer(l, from, id, AB_MESH_RESPONSE, "{\"error\":\"bus channel closed\"}", encrypted);
+    if (!l->paused)
         return;
-    }
-    entry *e = entry_new(l, E_INFLIGHT);
-    snprintf(e->peer, sizeof e->peer, "%s", from);
-    snprintf(e->id, sizeof e->id, "%s", id);
-    e->encrypted = encrypted;
-    char evid[37];
-    ab_uuid_v4(evid);
-    ab_buf b;
-    ab_buf_init(&b);
-    ab_mpw_cstr(&b, "mesh");
-    ab_mpw_cstr(&b, evid);
-    ab_mpw_str(&b, payload, pn);
-    char meta[80];
-    int mn = snprintf(meta, sizeof meta, "{\"from\":\"%s\"}", from);
-    ab_mpw_str(&b, meta, (size_t)mn);
-    ab_msg *m = ab_msg_with_body(AB_MSG_BUS_EVENT, b.data, b.len);
-    ab_buf_free(&b);
-    m->flags = AB_MSG_F_CALL;
-    m->src = l->self;
-    m->dst = l->bus;
-    m->session = e->session;
-    ab_rt_timer_start(l->rt, l->self, e->session, l->handler_timeout_ms);
-    l->inflight++;
-    if (l->inflight >= l->max_inflight && !l->paused && l->h->tcp_live) {
-        uv_read_stop((uv_stream_t *)&l->h->tcp);
-        l->paused = 1;
-    }
-    ab_send(l->rt, m);
+    l->paused = 0;
+    if (l->h->tcp_live && l->state != S_DOWN)
+        uv_read_start((uv_stream_t *)&l->h->tcp, on_alloc, on_read);
 }
 
-static void inflight_done(mlink *l)
+/* Stops reading while the crypto actors hold max_inflight requests in the bus; the one that
+ * brings the count back to half sends RESUME (ab__mesh_flow). */
+static void flow_check(mlink *l)
 {
-    l->inflight--;
-    if (l->paused && l->inflight <= l->max_inflight / 2) {
-        l->paused = 0;
-        if (l->h->tcp_live && l->state != S_DOWN)
-            uv_read_start((uv_stream_t *)&l->h->tcp, on_alloc, on_read);
-    }
+    ab__mesh_flow *f = l->flow;
+    if (l->paused || !l->h->tcp_live ||
+        atomic_load_explicit(&f->inflight, memory_order_acquire) < f->max_inflight)
+        return;
+    uv_read_stop((uv_stream_t *)&l->h->tcp);
+    l->paused = 1;
+    atomic_store_explicit(&f->paused, 1, memory_order_seq_cst);
+    /* the count may have fallen before `paused` was visible: then nobody will resume us */
+    if (atomic_load_explicit(&f->inflight, memory_order_seq_cst) <= f->max_inflight / 2 &&
+        atomic_exchange_explicit(&f->paused, 0, memory_order_acq_rel))
+        on_resume(l);
 }
 
 static void on_in(mlink *l, ab_msg *m)
@@ -718,85 +688,34 @@ static void on_in(mlink *l, ab_msg *m)
             return;
         }
     }
-    if (type == AB_MESH_REQUEST || type == AB_MESH_STREAM_REQUEST) {
-        if (!payload) {
-            /* encrypted with a session we do not have (we restarted): tell the peer */
-            ab_log(AB_LOG_INFO, LOGT, "mesh: request %s from %s has no session here: no_session",
-                   sid, sfrom);
-            answer(l, sfrom, sid, AB_MESH_ERROR, "{\"error\":\"no_session\"}", 0);
-            return;
-        }
-        if (type == AB_MESH_STREAM_REQUEST) {
-            answer(l, sfrom, sid, AB_MESH_ERROR, "{\"error\":\"stream_request is not supported\"}",
-                   encrypted);
-            return;
-        }
-        dispatch_request(l, sfrom, sid, encrypted, payload, pn);
-        return;
-    }
-    /* never answer a reply or anything else (spec §16 Q4) */
+    /* requests went to the bus from the crypto actor; never answer a reply or anything else (spec
+     * §16 Q4) */
     ab_log(AB_LOG_DEBUG, LOGT, "mesh: %s %s from %s dropped (no pending request)",
            ab_mesh_type_name((ab_mesh_type)type), sid, sfrom);
 }
 
+/* A pending request's deadline (the timer's reply) */
 static void on_reply(mlink *l, ab_msg *m)
 {
     char k[16];
     skey(m->session, k);
     entry *e = ab_smap_get(&l->by_session, k);
     if (!e)
-        return; /* late: already answered or timed out */
-    int timer = m->src == 0 || m->src == ab_rt_timer(l->rt); /* timer.c replies with src 0 */
-    if (e->kind == E_PENDING) {
-        if (!timer)
-            return;
-        reply_vm(l, e, NULL, 0, "timeout waiting for response");
-        if (l->state == S_READY) {
-            char cid[AB_MESH_UUID_LEN + 1];
-            ab_mesh_uuid(cid);
-            seal(l, e->peer, AB_MESH_CANCEL, cid, e->id, "null", 4, 0);
-            ab_buf b;
-            ab_buf_init(&b);
-            ab_mpw_cstr(&b, e->peer);
-            ab_mpw_cstr(&b, e->id);
-            to_crypto(l, crypto_of(l, e->peer), AB_MSG_MESH_ABORT, &b);
-            ab_buf_free(&b);
-        }
-        entry_free(l, e);
+        return;                                      /* late: already answered or timed out */
+    if (m->src != 0 && m->src != ab_rt_timer(l->rt)) /* timer.c replies with src 0 */
         return;
-    }
-    /* inflight: the bus ack or its deadline */
-    if (timer) {
-        answer(l, e->peer, e->id, AB_MESH_RESPONSE, "{\"error\":\"handler timeout\"}",
-               e->encrypted);
-    } else if (m->status == 0) {
-        ab_mpr r;
-        ab_mpr_init(&r, m->body, m->len);
-        const char *ack;
-        size_t an;
-        if (ab_mpr_str(&r, &ack, &an) == 0) {
-            char *json = ab_xstrndup(ack, an);
-            answer(l, e->peer, e->id, AB_MESH_RESPONSE, json, e->encrypted);
-            free(json);
-        } else {
-            answer(l, e->peer, e->id, AB_MESH_RESPONSE, "null", e->encrypted);
-        }
-    } else {
-        char *text = ab_xstrndup(m->body, m->len);
+    reply_vm(l, e, NULL, 0, "timeout waiting for response");
+    if (l->state == S_READY) {
+        char cid[AB_MESH_UUID_LEN + 1];
+        ab_mesh_uuid(cid);
+        seal(l, e->peer, AB_MESH_CANCEL, cid, e->id, "null", 4, 0);
         ab_buf b;
         ab_buf_init(&b);
-        char *full = strcmp(text, "ack dropped") == 0 || strcmp(text, "bus channel closed") == 0
-                         ? ab_xstrdup(text)
-                         : ab_xasprintf("bus error: %s", text);
-        ab_buf_append(&b, "{\"error\":", 9);
-        ab_mj_put_string(&b, full, strlen(full));
-        ab_buf_append(&b, "}", 2); /* with the NUL: answer() takes a C string */
-        answer(l, e->peer, e->id, AB_MESH_RESPONSE, b.data, e->encrypted);
+        ab_mpw_cstr(&b, e->peer);
+        ab_mpw_cstr(&b, e->id);
+        to_crypto(l, crypto_of(l, e->peer), AB_MSG_MESH_ABORT, &b);
         ab_buf_free(&b);
-        free(full);
-        free(text);
     }
-    inflight_done(l);
     entry_free(l, e);
 }
 
@@ -808,13 +727,18 @@ static void handle(ab_actor *self, ab_msg *m)
     case AB_MSG_MESH_REQUEST:
         on_request(l, m);
         break;
-    case AB_MSG_MESH_SET_BUS: {
-        double h;
-        ab_mpr_init(&r, m->body, m->len);
-        if (ab_mpr_number(&r, &h) == 0)
-            l->bus = (ab_handle)h;
+    case AB_MSG_MESH_SET_BUS:
+        for (unsigned i = 0; i < l->ncrypto; i++) {
+            ab_buf b;
+            ab_buf_init(&b);
+            ab_buf_append(&b, m->body, m->len);
+            to_crypto(l, i, AB_MSG_MESH_SET_BUS, &b);
+            ab_buf_free(&b);
+        }
         break;
-    }
+    case AB_MSG_MESH_RESUME:
+        on_resume(l);
+        break;
     case AB_MSG_MESH_OUT: {
         const char *text;
         size_t n;
@@ -888,6 +812,7 @@ static void destroy(ab_actor *self)
     if (l->ws_live)
         ab_ws_free(&l->ws);
     free(l->crypto);
+    ab__mesh_flow_release(l->flow);
     pthread_mutex_destroy(&l->mu);
     pthread_cond_destroy(&l->cv);
     free(l->start_err);
@@ -925,9 +850,9 @@ int ab_mesh_link_start(ab_rt *rt, const ab_mesh_link_config *cfg, ab_handle *out
         return -1;
     }
     l->rt = rt;
-    l->bus = cfg->bus;
-    l->max_inflight = cfg->max_inflight ? cfg->max_inflight : 256;
-    l->handler_timeout_ms = cfg->handler_timeout_ms ? cfg->handler_timeout_ms : 30000;
+    l->flow = ab_xcalloc(1, sizeof *l->flow);
+    atomic_init(&l->flow->refs, 1);
+    l->flow->max_inflight = cfg->max_inflight ? cfg->max_inflight : 256;
     ab_mesh_identity id;
     ab_mesh_identity_from_seed(&id, cfg->seed);
     memcpy(l->agent_id, id.id, sizeof l->agent_id);
@@ -944,8 +869,13 @@ int ab_mesh_link_start(ab_rt *rt, const ab_mesh_link_config *cfg, ab_handle *out
         l->ncrypto = 1;
     l->crypto = ab_xcalloc(l->ncrypto, sizeof *l->crypto);
     l->self = ab_actor_spawn(rt, &link_ops, l, AB_ACTOR_IO);
+    ab__mesh_crypto_config cc = {.seed = cfg->seed,
+                                 .link = l->self,
+                                 .bus = cfg->bus,
+                                 .handler_timeout_ms = cfg->handler_timeout_ms,
+                                 .flow = l->flow};
     for (unsigned i = 0; i < l->ncrypto; i++)
-        l->crypto[i] = ab__mesh_crypto_spawn(rt, cfg->seed, l->self);
+        l->crypto[i] = ab__mesh_crypto_spawn(rt, &cc);
     AB_ASSERT(ab_rt_io_call(rt, io_start, l) == 0);
     pthread_mutex_lock(&l->mu);
     while (!l->start_done)

@@ -12,11 +12,17 @@
  *   AB_MSG_MESH_REQUEST (call) [to, payload_json, timeout_ms, encrypt]
  *       -> reply status 0 [response_json], or an error text: "timeout waiting for response",
  *          "remote error: <payload JSON>", "send failed: <why>", "protocol error: <why>".
- * Internal (link <-> crypto): SEAL, OPEN, ABORT, RESET, SIGN / OUT, IN, SEAL_FAIL, SIGNED.
+ * Internal (link <-> crypto): SEAL, OPEN, ABORT, RESET, SIGN, SET_BUS / OUT, IN, SEAL_FAIL,
+ * SIGNED, RESUME.
+ *
+ * Inbound requests never touch the I/O thread after their bytes: the crypto actor that opened
+ * one hands it to the bus itself (an AB_MSG_BUS_EVENT call), takes the bus's ack, and seals
+ * the answer, so a request costs one hop onto the pool and one back (the reply's bytes).
  */
 #ifndef AB_ACTORS_MESH_LINK_H
 #define AB_ACTORS_MESH_LINK_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 
 #include "actors/runtime.h"
@@ -32,8 +38,29 @@ enum {
     AB_MSG_MESH_IN,    /* crypto->link [from, type, id, in_reply_to|nil, encrypted, payload|nil] */
     AB_MSG_MESH_SEAL_FAIL, /* crypto->link [id, error] */
     AB_MSG_MESH_SIGNED,    /* crypto->link [signature] */
-    AB_MSG_MESH_SET_BUS,   /* host->link [bus handle (number)]: where inbound requests go */
+    AB_MSG_MESH_SET_BUS,   /* host->link->crypto [bus handle (number)]: where requests go */
+    AB_MSG_MESH_RESUME,    /* crypto->link []: inbound requests fell to half: read again */
 };
+
+/* Inbound flow control shared by the link and its crypto actors (refcounted). The crypto
+ * actors count requests in the bus; the link stops reading when the count reaches
+ * max_inflight, and the crypto actor that brings it back to max_inflight / 2 while `paused`
+ * is set clears it and sends the link AB_MSG_MESH_RESUME. */
+typedef struct ab__mesh_flow {
+    atomic_int refs;
+    atomic_uint inflight;
+    atomic_int paused;
+    unsigned max_inflight;
+} ab__mesh_flow;
+
+/* What a crypto actor needs (ab__mesh_crypto_spawn copies it and takes a flow reference). */
+typedef struct ab__mesh_crypto_config {
+    const unsigned char *seed; /* 32-byte Ed25519 seed */
+    ab_handle link;            /* gets OUT / IN / SEAL_FAIL / SIGNED / RESUME */
+    ab_handle bus;             /* inbound requests go here; 0 = {"error":"bus channel closed"} */
+    unsigned handler_timeout_ms;
+    ab__mesh_flow *flow; /* NULL = no flow control (tests) */
+} ab__mesh_crypto_config;
 
 typedef struct ab_mesh_link_config {
     const char *url;             /* ws://host:port/path */
@@ -58,6 +85,9 @@ int ab_mesh_link_start(ab_rt *rt, const ab_mesh_link_config *cfg, ab_handle *out
 void ab_mesh_link_set_bus(ab_rt *rt, ab_handle link, ab_handle bus);
 
 /* Crypto actor spawn (used by ab_mesh_link_start; exposed for tests). */
-ab_handle ab__mesh_crypto_spawn(ab_rt *rt, const unsigned char seed[32], ab_handle link);
+ab_handle ab__mesh_crypto_spawn(ab_rt *rt, const ab__mesh_crypto_config *cfg);
+
+/* Drops a reference to a flow (frees it with the last one). NULL is a no-op. */
+void ab__mesh_flow_release(ab__mesh_flow *f);
 
 #endif

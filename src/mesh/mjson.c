@@ -641,3 +641,97 @@ int ab_mj_canonicalize(const char *s, size_t len, ab_buf *out)
     ab_mj_free(d);
     return 0;
 }
+
+/* ---- skim: one top-level string member without a tree ---- */
+
+static size_t skim_ws(const char *s, size_t len, size_t i)
+{
+    while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
+        i++;
+    return i;
+}
+
+/* s[i] == '"': returns the index just past the closing quote, or len + 1 if unterminated;
+ * *esc is set when the string holds a backslash. */
+static size_t skim_string(const char *s, size_t len, size_t i, int *esc)
+{
+    for (i++; i < len; i++) {
+        if (s[i] == '\\') {
+            *esc = 1;
+            i++;
+        } else if (s[i] == '"') {
+            return i + 1;
+        }
+    }
+    return len + 1;
+}
+
+/* Skips one value starting at s[i]; returns the index after it or len + 1 on malformed. */
+static size_t skim_value(const char *s, size_t len, size_t i)
+{
+    int esc = 0;
+    if (i >= len)
+        return len + 1;
+    if (s[i] == '"')
+        return skim_string(s, len, i, &esc);
+    if (s[i] == '{' || s[i] == '[') {
+        size_t depth = 0;
+        while (i < len) {
+            char ch = s[i];
+            if (ch == '"') {
+                i = skim_string(s, len, i, &esc);
+                continue;
+            }
+            if (ch == '{' || ch == '[')
+                depth++;
+            else if ((ch == '}' || ch == ']') && --depth == 0)
+                return i + 1;
+            i++;
+        }
+        return len + 1;
+    }
+    while (i < len && s[i] != ',' && s[i] != '}' && s[i] != ']' && s[i] != ' ' && s[i] != '\t' &&
+           s[i] != '\n' && s[i] != '\r')
+        i++;
+    return i;
+}
+
+int ab_mj_find_top_string(const char *s, size_t len, const char *key, const char **val,
+                          size_t *vlen)
+{
+    size_t kl = strlen(key);
+    size_t i = skim_ws(s, len, 0);
+    if (i >= len || s[i] != '{')
+        return -1;
+    i = skim_ws(s, len, i + 1);
+    while (i < len && s[i] == '"') {
+        int esc = 0;
+        size_t kend = skim_string(s, len, i, &esc);
+        if (kend > len)
+            return -1;
+        int match = !esc && kend - i - 2 == kl && memcmp(s + i + 1, key, kl) == 0;
+        i = skim_ws(s, len, kend);
+        if (i >= len || s[i] != ':')
+            return -1;
+        i = skim_ws(s, len, i + 1);
+        if (match) {
+            if (i >= len || s[i] != '"')
+                return -1;
+            size_t vend = skim_string(s, len, i, &esc);
+            if (vend > len)
+                return -1;
+            *val = s + i + 1;
+            *vlen = vend - i - 2;
+            return 0;
+        }
+        i = skim_value(s, len, i);
+        if (i > len)
+            return -1;
+        i = skim_ws(s, len, i);
+        if (i < len && s[i] == ',')
+            i = skim_ws(s, len, i + 1);
+        else
+            return -1;
+    }
+    return -1;
+}

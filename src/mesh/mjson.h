@@ -75,6 +75,14 @@ int ab_mj_parse(const char *s, size_t len, ab_mj_doc **out);
 const ab_mj_value *ab_mj_root(const ab_mj_doc *d);
 void ab_mj_free(ab_mj_doc *d);
 
+/* Finds member `key` of the top-level object in s[0..len) without building a tree: *val and
+ * *vlen get the raw bytes between the quotes of its string value (escapes, if any, are left
+ * as they are). Returns 0, or -1 when s is not an object, the member is missing or not a
+ * string, or the text is malformed up to the member. The first such member wins. This is a
+ * skim for routing, not validation: parse the text before trusting it. */
+int ab_mj_find_top_string(const char *s, size_t len, const char *key, const char **val,
+                          size_t *vlen);
+
 /* Member `key` of an object, or NULL (also when v is not an object). */
 const ab_mj_value *ab_mj_get(const ab_mj_value *v, const char *key);
 

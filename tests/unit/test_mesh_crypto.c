@@ -514,6 +514,45 @@ static void test_noise_payloads_and_order(void **st)
     assert_int_equal(ab_noise_hs_read(&r, m, 31, p, sizeof p), -1);
 }
 
+static void check_find(const char *json, const char *key, const char *want)
+{
+    const char *v = NULL;
+    size_t n = 0;
+    int rc = ab_mj_find_top_string(json, strlen(json), key, &v, &n);
+    if (!want) {
+        assert_int_equal(rc, -1);
+        return;
+    }
+    assert_int_equal(rc, 0);
+    assert_int_equal(n, strlen(want));
+    assert_memory_equal(v, want, n);
+}
+
+static void test_find_top_string(void **st)
+{
+    (void)st;
+    check_find("{\"id\":\"x\",\"from\":\"abc\",\"to\":\"d\"}", "from", "abc");
+    check_find(" {\n\"from\" : \"abc\" } ", "from", "abc");
+    /* nested objects, arrays and strings holding the key are skipped */
+    check_find("{\"payload\":{\"from\":\"inner\",\"a\":[1,{\"from\":\"x\"}]},\"from\":\"outer\"}",
+               "from", "outer");
+    check_find("{\"s\":\"\\\"from\\\":\\\"fake\\\"\",\"from\":\"real\"}", "from", "real");
+    check_find("{\"n\":-1.5e3,\"t\":true,\"z\":null,\"from\":\"q\"}", "from", "q");
+    check_find("{\"a\":\"]}\",\"from\":\"ok\"}", "from", "ok");
+    check_find("{\"from\":\"a\\\"b\"}", "from", "a\\\"b"); /* raw bytes, escapes kept */
+    check_find("{\"from\":\"first\",\"from\":\"second\"}", "from", "first");
+    /* missing, not a string, not an object, malformed */
+    check_find("{\"id\":\"x\"}", "from", NULL);
+    check_find("{\"from\":42}", "from", NULL);
+    check_find("[\"from\",\"x\"]", "from", NULL);
+    check_find("", "from", NULL);
+    check_find("{\"id\":\"x\"", "from", NULL);
+    check_find("{\"id\" \"x\",\"from\":\"y\"}", "from", NULL);
+    check_find("{\"a\":{\"b\":\"unterminated}", "from", NULL);
+    check_find("{\"from\":\"unterminated}", "from", NULL);
+    check_find("{\"fro\\u006d\":\"escaped key\"}", "from", NULL);
+}
+
 int main(void)
 {
     assert_int_equal(ab_mesh_init(), 0);
@@ -523,6 +562,7 @@ int main(void)
         cmocka_unit_test(test_auth_and_revocation),
         cmocka_unit_test(test_envelopes),
         cmocka_unit_test(test_canonical_json),
+        cmocka_unit_test(test_find_top_string),
         cmocka_unit_test(test_env_parse_hostile),
         cmocka_unit_test(test_noise_xx),
         cmocka_unit_test(test_noise_payloads_and_order),
