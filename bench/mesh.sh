@@ -1,21 +1,28 @@
 #!/usr/bin/env bash
 # mesh.sh - mesh throughput and latency next to the crypto cost floor, in one run:
-#   1. floor: Ed25519 sign/verify, ChaCha20-Poly1305 and a Noise XX handshake on this machine,
-#      and the CPU a request/response round trip through a verifying relay needs in
-#      cryptography alone (2 signs + 4 verifies + 4 AEAD ops);
-#   2. relay: bench_mesh_load "pairs" (N requester/responder identity pairs, plaintext,
-#      signed, verified by the relay and by the receivers) through `agent-block relay`;
-#   3. agent: N client identities -> relay -> agent-block -> relay -> client, the request
-#      served by a Lua mesh.on handler on the handler-VM pool, with --workers 1 and 2.
-# Everything runs on 127.0.0.1 and shares this machine's cores (load generator included).
-# Env: BUILD (default build), SECONDS_PER_RUN (default 5), CLIENTS (default "1 4").
+#   1. floor: Ed25519 sign/verify, ChaCha20-Poly1305 and a Noise XX handshake on this machine:
+#      the CPU a request/response round trip through a verifying relay needs in cryptography
+#      alone (2 signs + 4 verifies + 4 AEAD ops), and the part of it the relay and the agent
+#      do (1 sign + 3 verifies + 2 AEAD: the floor when the client's requests are pre-made);
+#   2. relay: bench_mesh_load "pairs" (requester/responder identity pairs, plaintext, signed,
+#      verified by the relay and by the receivers) through `agent-block relay`;
+#   3. agent: client identities -> relay -> agent-block -> relay -> client, served by a Lua
+#      mesh.on handler on the handler-VM pool, with --workers 1 and 2:
+#        e2e        real clients: Noise handshake, every request signed and encrypted and every
+#                   response verified and decrypted during the run (the issue's aim: within
+#                   1.5x of the round-trip floor, i.e. rate >= 0.67 x floor rate);
+#        presigned  perf-anchors B5: requests signed and encrypted before the run, responses
+#                   only matched (the generator's crypto is out; floor = relay + agent part).
+# Everything runs on 127.0.0.1 and shares this machine's cores (load generator included), so
+# the floor rate is nproc / floor. CPU per round trip is read from /proc for each process.
+# Env: BUILD (default build), SECONDS_PER_RUN (default 5).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=${BUILD:-$here/../build}
 ab=$build/agent-block
 load=$build/bench/bench_mesh_load
 secs=${SECONDS_PER_RUN:-5}
-clients=${CLIENTS:-1 4}
+cores=$(nproc)
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ab-mesh-bench.XXXXXX")
 pids=()
 cleanup() {
@@ -27,10 +34,12 @@ trap cleanup EXIT
 
 "$load" floor --iters 3000 | tee "$tmp/floor"
 floor_us=$(sed -n 's/.*round_trip_floor_us=\([0-9]*\).*/\1/p' "$tmp/floor")
+served_us=$(sed -n 's/.*served_floor_us=\([0-9]*\).*/\1/p' "$tmp/floor")
 
 AGENT_BLOCK_RELAY_RATE=1000000 AGENT_BLOCK_RELAY_BURST=1000000 RUST_LOG=warn \
     "$ab" relay --listen 127.0.0.1:0 >"$tmp/relay.out" 2>"$tmp/relay.err" &
-pids+=($!)
+relay=$!
+pids+=("$relay")
 for _ in $(seq 50); do grep -q "relay listening" "$tmp/relay.out" && break; sleep 0.1; done
 port=$(sed -n 's/^relay listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/relay.out")
 
@@ -42,38 +51,61 @@ bus.serve()
 LUA
 mkdir -p "$tmp/home"
 
-for c in $clients; do
-    "$load" pairs --port "$port" --clients "$c" --seconds "$secs" | tee -a "$tmp/rows"
-done
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+hz=$(getconf CLK_TCK)
+
+# run NAME PID_OF_AGENT(or 0) LOAD_ARGS...: one row, with the CPU each process used per round trip
+run() {
+    local name=$1 agent=$2
+    shift 2
+    local r0 a0 r1 a1
+    r0=$(ticks "$relay")
+    a0=$([ "$agent" = 0 ] && echo 0 || ticks "$agent")
+    "$load" "$@" --port "$port" --seconds "$secs" >"$tmp/one" || true
+    r1=$(ticks "$relay")
+    a1=$([ "$agent" = 0 ] && echo 0 || ticks "$agent")
+    cat "$tmp/one"
+    echo "name=$name relay_ticks=$((r1 - r0)) agent_ticks=$((a1 - a0)) $(cat "$tmp/one")" >>"$tmp/rows"
+}
+
+run "relay only (pairs)" 0 pairs --clients 8 --inflight 4
 for w in 1 2; do
     AGENT_BLOCK_HOME=$tmp/home RUST_LOG=warn "$ab" run -s "$tmp/serve.lua" --workers "$w" \
         -r "ws://127.0.0.1:$port/ws" --secret-key "$seed" >"$tmp/agent.out" 2>&1 &
     agent=$!
     pids+=("$agent")
     sleep 1
-    for c in $clients; do
-        "$load" agent --port "$port" --clients "$c" --seconds "$secs" --target "$id" |
-            sed "s/mode=agent/mode=agentw$w/" | tee -a "$tmp/rows"
-    done
+    run "e2e, 4 clients x 1 in flight, --workers $w" "$agent" agent --target "$id" \
+        --clients 4 --inflight 1
+    run "e2e, 8 clients x 8 in flight, --workers $w" "$agent" agent --target "$id" \
+        --clients 8 --inflight 8
+    run "presigned (B5), 8 x 8, --workers $w" "$agent" agent --target "$id" \
+        --clients 8 --inflight 8 --presigned $((secs * 2000))
     kill -TERM "$agent"
     wait "$agent" 2>/dev/null || true
 done
 
 echo
-echo "| benchmark | clients | round trips/s | p50 (µs) | p99 (µs) | crypto floor (µs/rt, 1 core) | floor/measured CPU |"
-echo "|---|---|---|---|---|---|---|"
+echo "Machine: $cores cores; crypto floor per round trip ${floor_us} µs (relay + agent part ${served_us} µs)."
+echo "Floor rate = cores / floor; the issue's aim is rate / floor rate >= 0.67 (within 1.5x) for e2e rows."
+echo
+echo "| benchmark | round trips/s | p50 (µs) | p99 (µs) | CPU µs/rt relay | agent | generator | floor (µs/rt) | rate / floor rate |"
+echo "|---|---|---|---|---|---|---|---|---|"
 while read -r line; do
-    mode=$(sed -n 's/.*mode=\([a-z0-9]*\).*/\1/p' <<<"$line")
-    c=$(sed -n 's/.*clients=\([0-9]*\).*/\1/p' <<<"$line")
-    rps=$(sed -n 's/.*rps=\([0-9]*\).*/\1/p' <<<"$line")
-    p50=$(sed -n 's/.*p50_us=\([0-9]*\).*/\1/p' <<<"$line")
-    p99=$(sed -n 's/.*p99_us=\([0-9]*\).*/\1/p' <<<"$line")
-    # what fraction of the machine's cores the signatures alone would keep busy at this rate
-    frac=$(awk -v r="$rps" -v f="$floor_us" -v n="$(nproc)" 'BEGIN { printf "%.0f%%", r * f / 1e4 / n }')
-    case $mode in
-    pairs) name="relay only (pairs)" ;;
-    agentw*) name="client->relay->agent-block handler, --workers ${mode#agentw}" ;;
-    *) name=$mode ;;
-    esac
-    echo "| $name | $c | $rps | $p50 | $p99 | $floor_us | $frac |"
+    name=$(sed -n 's/^name=\(.*\) relay_ticks=.*/\1/p' <<<"$line")
+    get() { sed -n "s/.* $1=\([0-9]*\).*/\1/p" <<<"$line"; }
+    rps=$(get rps)
+    n=$(get round_trips)
+    mode=$(sed -n 's/.* mode=\([a-z]*\).*/\1/p' <<<"$line")
+    f=$floor_us
+    [ "$mode" = presigned ] && f=$served_us
+    awk -v name="$name" -v rps="$rps" -v n="$n" -v p50="$(get p50_us)" -v p99="$(get p99_us)" \
+        -v rt="$(get relay_ticks)" -v at="$(get agent_ticks)" -v g="$(get gen_cpu_pct)" \
+        -v secs="$secs" -v hz="$hz" -v f="$f" -v cores="$cores" -v mode="$mode" 'BEGIN {
+        per = n > 0 ? 1e6 / hz / n : 0
+        agent = mode == "pairs" ? "-" : sprintf("%.0f", at * per)
+        gen = rps > 0 ? sprintf("%.0f", g / 100 * 1e6 / rps) : "-"
+        printf "| %s | %d | %d | %d | %.0f | %s | %s | %d | %.2f |\n", name, rps, p50, p99,
+               rt * per, agent, gen, f, rps * f / 1e6 / cores
+    }'
 done <"$tmp/rows"

@@ -132,6 +132,7 @@ int ab_mesh_sc_send_text(ab_mesh_sc *c, const char *s, size_t n)
 int ab_mesh_sc_recv(ab_mesh_sc *c, int timeout_ms, char **outp, size_t *len)
 {
     uint64_t end = ab_now_ms() + (uint64_t)timeout_ms;
+    int polled = 0; /* timeout 0: read what is there, once */
     for (;;) {
         if (c->q) {
             ab_mesh_sc_msg *m = c->q;
@@ -147,9 +148,10 @@ int ab_mesh_sc_recv(ab_mesh_sc *c, int timeout_ms, char **outp, size_t *len)
         if (c->closed)
             return -2;
         int left = (int)(end - ab_now_ms());
-        if (left <= 0)
+        if (left <= 0 && (timeout_ms > 0 || polled))
             return -1;
-        int r = pump(c, left);
+        polled = 1;
+        int r = pump(c, left > 0 ? left : 0);
         if (r == -2 && !c->q)
             return -2;
     }

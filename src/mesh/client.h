@@ -34,7 +34,8 @@ int ab_mesh_sc_open(ab_mesh_sc *c, const char *host, int port, const char *path,
 int ab_mesh_sc_send_text(ab_mesh_sc *c, const char *s, size_t n);
 int ab_mesh_sc_send_raw(ab_mesh_sc *c, const void *p, size_t n);
 /* Waits for the next text message; *out is malloc'ed (caller frees). Returns 0, -1 on timeout,
- * -2 when the connection is closed. */
+ * -2 when the connection is closed. timeout_ms 0 reads once what the socket holds (never
+ * blocks). */
 int ab_mesh_sc_recv(ab_mesh_sc *c, int timeout_ms, char **out, size_t *len);
 /* Full auth (or resume when resume != 0 and c->token is set). Returns 0; -1 with the relay's
  * AuthResult error copied into err (cap bytes) or a local reason. */
