@@ -10,7 +10,7 @@ CMAKE_ARGS ?=
 # Debian 12 packages the build, the tests and the benchmarks need.
 DEB_PACKAGES = build-essential cmake pkg-config clang libclang-rt-14-dev \
 	liblua5.4-dev lua5.4 libuv1-dev libcurl4-openssl-dev libsqlite3-dev libsodium-dev \
-	libwebsockets-dev libssl-dev libmsgpack-dev libck-dev libjansson-dev libcmocka-dev \
+	libssl-dev libmsgpack-dev libjansson-dev libcmocka-dev \
 	python3 lua-cjson hyperfine valgrind openssl nginx wrk
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
