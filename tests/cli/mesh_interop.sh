@@ -194,7 +194,9 @@ grep -qF "session established as responder with $ID_A" "$tmp/serve.out.err" ||
     fail "python serve did not complete the handshake as responder"
 
 kill -TERM "$b_pid" 2>/dev/null || true
-wait "$b_pid" 2>/dev/null || true
+rc=0
+wait "$b_pid" || rc=$?
+expect_rc 0 "agent-block B stops cleanly on SIGTERM (sanitizer builds fail here on a report)"
 grep -qF "has no session here: no_session" "$tmp/b.out" || fail "B logs the no_session answer"
 
 # --- 3. Python <-> Python through the relay alone -----------------------------------------------
@@ -248,7 +250,9 @@ grep -qF "relay drop reason=invalid_envelope from=$ID_A to=- detail=binary frame
     "$tmp/relay.out" || fail "the binary frame's drop is not logged"
 grep -qF 'error="nonce signature invalid: ' "$tmp/relay.out" || fail "auth failure not logged"
 kill -TERM "$relay_pid"
-wait "$relay_pid" || true
+rc=0
+wait "$relay_pid" || rc=$?
+expect_rc 0 "the relay stops cleanly on SIGTERM"
 # 3 probe envelopes and the request above waited in offline buffers
 grep -Eq "relay stats .* flushed=([4-9]|[1-9][0-9]+) " "$tmp/relay.out" ||
     fail "the relay's stats show no flushed offline buffer"
@@ -262,6 +266,8 @@ expect_rc 0 "idle peer"
 expect_out "ok an idle peer that answers Pings stays routable" "idle peer"
 grep -Eqx 'pings [1-9][0-9]*' "$tmp/out" || fail "the relay's Pings reach an independent client"
 kill -TERM "$relay_pid"
-wait "$relay_pid" || true
+rc=0
+wait "$relay_pid" || rc=$?
+expect_rc 0 "the relay stops cleanly on SIGTERM"
 grep -qF "reaped=0" "$tmp/relay2.out" || fail "the ponging Python agent was reaped"
 finish
