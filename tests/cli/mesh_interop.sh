@@ -6,9 +6,11 @@
 #   1. Python peer -> agent-block agent (mesh.on + bus.serve): encrypted (Noise XX, Python as
 #      initiator, several requests on one session) and plaintext requests with exact reply
 #      payloads (floats, control characters, non-ASCII: the signatures cover the §6 normal form
-#      on both sides), a Lua handler error, and a no_session error for a foreign ciphertext.
+#      on both sides), 60 kB encrypted and 300 kB plaintext messages (frames with 64-bit
+#      lengths), a Lua handler error, and a no_session error for a foreign ciphertext.
 #   2. agent-block mesh.request -> Python `serve`: encrypted (agent-block as initiator) and
-#      {encrypted=false}, an `error` envelope both ways, the session still in step afterwards.
+#      {encrypted=false}, an `error` envelope both ways, the session still in step afterwards,
+#      60 kB encrypted and 300 kB plaintext requests.
 #   3. Python <-> Python through the relay alone: encrypted and plaintext requests, the offline
 #      buffer, raw-frame relay checks (auth, resume, routing, re-canonicalization, fragments,
 #      silent drops of a forged signature, a spoofed sender and a binary frame, with the
@@ -78,6 +80,12 @@ expect_count() {
     [ "$n" -eq "$1" ] || fail "$3: '$2' seen $n times, want $1"
 }
 
+# expect_only LINE WHAT: stdout is exactly LINE (compared in the shell: LINE may be too long
+# for a command argument).
+expect_only() {
+    [ "$(cat "$tmp/out")" = "$1" ] || fail "$2: stdout is not the expected line"
+}
+
 # python_clean WHAT: the Python peer verified every envelope and saw the expected wire forms.
 python_clean() {
     reject_err "py: bad envelope" "$1"
@@ -138,6 +146,19 @@ expect_out 'reply response {'"$fixed"',"n":2.0,"num":-0.0,'"$tail_"',"text":"PLA
     "py -> agent-block plaintext (the -0.0 and 2.0 floats survive)"
 python_clean "py -> agent-block plaintext"
 
+# frames over 65535 bytes (64-bit lengths) both ways through the relay and the link
+x60k=$(head -c 60000 /dev/zero | tr '\0' x)
+X60k=$(head -c 60000 /dev/zero | tr '\0' X)
+py request "$url" "$SEED_A" "$ID_B" '{"text":"'"$x60k"'"}'
+expect_only 'reply response {'"$fixed"',"n":1,'"$tail_"',"text":"'"$X60k"'","tiny":1e-7} (encrypted)' \
+    "py -> agent-block: 60 kB encrypted request and response"
+printf '{"text":"%s"}' "$(head -c 300000 /dev/zero | tr '\0' z)" >big.json
+py request "$url" "$SEED_A" "$ID_B" @big.json --plain
+Z300k=$(head -c 300000 /dev/zero | tr '\0' Z)
+expect_only 'reply response {'"$fixed"',"n":1,'"$tail_"',"text":"'"$Z300k"'","tiny":1e-7}' \
+    "py -> agent-block: 300 kB plaintext request and response"
+python_clean "py -> agent-block big payloads"
+
 py request "$url" "$SEED_A" "$ID_B" '{"fail":true}'
 expect_rc 0 "py -> agent-block handler error"
 lua_err='{"error":"bus error: isle error: lua error: py asked to fail"}'
@@ -172,6 +193,10 @@ show("plain", pcall(mesh.request, PY, { text = "plain lua", num = 7 }, { encrypt
 show("fail", pcall(mesh.request, PY, { fail = true, capability = "cap" }))
 show("plainfail", pcall(mesh.request, PY, { fail = true }, { encrypted = false }))
 show("enc3", pcall(mesh.request, PY, { text = "still in step" }))
+local ok, r = pcall(mesh.request, PY, { text = string.rep("y", 60000) })
+print("big " .. tostring(ok and r.text == string.rep("Y", 60000)))
+ok, r = pcall(mesh.request, PY, { text = string.rep("z", 300000) }, { encrypted = false })
+print("bigplain " .. tostring(ok and r.text == string.rep("Z", 300000)))
 EOF
 run run -s a.lua -r "$url" --secret-key "$SEED_A" -c "$ID_C"
 expect_rc 0 "agent-block -> py"
@@ -189,6 +214,8 @@ expect_out 'plainfail false remote error: {"capability":"unknown","error":"py_fa
     "a plaintext error envelope from Python"
 expect_out 'enc3 true {"encrypted":true,'"$from"',"num":null,"peer":"py","text":"STILL IN STEP"}' \
     "the Noise session is still in step after errors and plaintext"
+expect_out "big true" "agent-block -> py: 60 kB encrypted request and response"
+expect_out "bigplain true" "agent-block -> py: 300 kB plaintext request and response"
 stop_server "$s_pid" "$tmp/serve.out"
 grep -qF "session established as responder with $ID_A" "$tmp/serve.out.err" ||
     fail "python serve did not complete the handshake as responder"

@@ -31,6 +31,7 @@ Modes (every network wait is bounded; URLs are ws://127.0.0.1:PORT/ws in the tes
   request URL SEED_HEX TO_ID PAYLOAD_JSON [--plain] [--count N] [--timeout S] [--no-handshake]
       Sends N requests (default 1) to TO_ID, encrypted by default (Noise XX handshake first as
       initiator), and prints one line per reply: "reply <msg_type> <payload in normal form>".
+      PAYLOAD_JSON may be @FILE (big payloads do not fit in one argument).
       --no-handshake sends a ciphertext under a made-up session (to provoke a no_session error).
       Exit 0 when every reply came, 2 on timeout, 1 on a protocol error.
   relay-probe URL
@@ -1196,7 +1197,8 @@ def main(argv):
     if mode == "serve" and len(pos) == 2:
         return asyncio.run(cmd_serve(pos[0], bytes.fromhex(pos[1]), opts.get("--seconds", 60)))
     if mode == "request" and len(pos) == 4:
-        return asyncio.run(cmd_request(pos[0], bytes.fromhex(pos[1]), pos[2], parse_json(pos[3]),
+        body = open(pos[3][1:]).read() if pos[3].startswith("@") else pos[3]
+        return asyncio.run(cmd_request(pos[0], bytes.fromhex(pos[1]), pos[2], parse_json(body),
                                        not opts.get("--plain"), int(opts.get("--count", 1)),
                                        opts.get("--timeout", 10), opts.get("--no-handshake")))
     if mode == "relay-idle" and len(pos) == 2:
