@@ -11,7 +11,7 @@ CMAKE_ARGS ?=
 DEB_PACKAGES = build-essential cmake pkg-config clang libclang-rt-14-dev \
 	liblua5.4-dev lua5.4 libuv1-dev libcurl4-openssl-dev libsqlite3-dev libsodium-dev \
 	libssl-dev libmsgpack-dev libjansson-dev libcmocka-dev \
-	python3 lua-cjson hyperfine valgrind openssl nginx wrk
+	python3 python3-websockets python3-nacl lua-cjson hyperfine valgrind openssl nginx wrk
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
