@@ -4,8 +4,8 @@
  * deadlines, inbound flow control (mesh_link.h for the messages).
  *
  * Accepts: AB_MSG_MESH_REQUEST (call) and AB_MSG_MESH_CANCEL (from VMs); OUT / IN / SEAL_FAIL /
- * SIGNED / RESUME (from
- * its crypto actors); SET_BUS (host); AB_MSG_REPLY (timer expiries of pending requests).
+ * SIGNED / RESUME (from its crypto actors); SET_BUS (host); AB_MSG_REPLY (timer expiries of
+ * pending requests).
  * Sends: SEAL / OPEN / ABORT / RESET / SIGN / SET_BUS to crypto actors; AB_MSG_REPLY to VMs;
  * timer requests for each deadline. Inbound requests go from the crypto actors to the bus and
  * back without passing through here (mesh_link.h).
