@@ -6,8 +6,8 @@
  *   SEAL [peer, type, id, in_reply_to|nil, payload_json, encrypt]  -> OUT [wire] (or, for an
  *        encrypted envelope without a session, a handshake msg1 OUT and the envelope queued
  *        until the session exists), or SEAL_FAIL [id, error]
- *   OPEN [text]  -> verifies; handshakes are answered here (OUT); requests go to the bus
- *        (below); everything else -> IN
+ *   OPEN [text]  -> verifies; handshakes are answered here (OUT); requests and cancels go to
+ *        the bus (below); everything else -> IN
  *   ABORT [peer, id], RESET [], SIGN [nonce] -> SIGNED [signature], SET_BUS [handle]
  * Inbound requests: an AB_MSG_BUS_EVENT call per request (kind "mesh", meta {"from":...});
  * the bus's reply (AB_MSG_REPLY) is sealed as the response, encrypted iff the request was
@@ -16,6 +16,12 @@
  * {"error":"bus channel closed"}. Deadlines: one sweep timer per actor (period
  * min(1 s, timeout / 5)) answers {"error":"handler timeout"} for requests older than the
  * handler timeout; a later ack is dropped.
+ * Cancels (spec mesh §8.4): a verified `cancel` from peer X in reply to R, while X's request R
+ * is in the bus, becomes an AB_MSG_BUS_CANCEL [session] (the bus drops the queued event or the
+ * running handler's fiber); the request is forgotten at once, so nothing is sent to the peer
+ * for it (no reply is expected) and the bus's "handler cancelled" reply is dropped. A cancel
+ * for anything else (another peer's request, an unknown or finished id) is logged at debug
+ * and ignored.
  * States per peer: no session / initiator sent msg1 / responder sent msg2, plus an established
  * session (bidirectional, role-agnostic, spec §9.3). A fresh msg1 always restarts the
  * handshake (a stale or crossed handshake recovers without a reconnect, §16 Q5); when both
@@ -61,8 +67,9 @@ typedef struct peer {
     unsigned nq;
 } peer;
 
-/* An inbound request in the bus, keyed by the bus call's session. */
+/* An inbound request in the bus, keyed by the bus call's session (and by peer + id). */
 typedef struct inreq {
+    uint32_t session;
     char peer[AB_MESH_ID_LEN + 1];
     char id[AB_MESH_UUID_LEN + 1];
     int encrypted;
@@ -76,6 +83,7 @@ typedef struct crypto {
     unsigned char s_priv[32], s_pub[32];
     ab_smap peers;
     ab_smap inflight; /* "<session>" -> inreq */
+    ab_smap by_req;   /* "<peer><request id>" -> inreq (cancels find theirs) */
     uint32_t next_session;
     unsigned handler_timeout_ms;
     int sweeping; /* the sweep timer is running */
@@ -300,6 +308,14 @@ static void skey(uint32_t s, char out[16])
     snprintf(out, 16, "%u", s);
 }
 
+static void req_key(const char *who, const char *id,
+                    char out[AB_MESH_ID_LEN + AB_MESH_UUID_LEN + 1])
+{
+    memcpy(out, who, AB_MESH_ID_LEN);
+    memcpy(out + AB_MESH_ID_LEN, id, AB_MESH_UUID_LEN);
+    out[AB_MESH_ID_LEN + AB_MESH_UUID_LEN] = '\0';
+}
+
 static void sweep_arm(crypto *c)
 {
     unsigned period = c->handler_timeout_ms / 5;
@@ -354,9 +370,12 @@ static void on_request(crypto *c, const ab_mesh_env *e, const char *payload, siz
     do
         session = ++c->next_session;
     while (session == 0 || session == SWEEP_SESSION);
-    char k[16];
+    q->session = session;
+    char k[16], rk[AB_MESH_ID_LEN + AB_MESH_UUID_LEN + 1];
     skey(session, k);
     ab_smap_put(&c->inflight, k, q);
+    req_key(q->peer, q->id, rk);
+    ab_smap_put(&c->by_req, rk, q); /* a replayed id: the newest wins */
     char evid[37];
     ab_uuid_v4(evid);
     ab_buf b;
@@ -378,6 +397,45 @@ static void on_request(crypto *c, const ab_mesh_env *e, const char *payload, siz
     if (!c->sweeping)
         sweep_arm(c);
     ab_send(c->rt, m);
+}
+
+/* Forgets q (both indexes), frees it and counts it out of the bus. */
+static void inreq_drop(crypto *c, inreq *q)
+{
+    char k[16], rk[AB_MESH_ID_LEN + AB_MESH_UUID_LEN + 1];
+    skey(q->session, k);
+    ab_smap_del(&c->inflight, k);
+    req_key(q->peer, q->id, rk);
+    if (ab_smap_get(&c->by_req, rk) == q)
+        ab_smap_del(&c->by_req, rk);
+    free(q);
+    flow_done(c);
+}
+
+/* A verified cancel envelope (spec mesh §8.4): if its sender's request is in the bus, the bus
+ * cancels the event and the request is forgotten; nothing is answered. */
+static void on_cancel(crypto *c, const ab_mesh_env *e)
+{
+    char rk[AB_MESH_ID_LEN + AB_MESH_UUID_LEN + 1];
+    inreq *q = NULL;
+    if (e->has_reply) {
+        req_key(e->from, e->in_reply_to, rk);
+        q = ab_smap_get(&c->by_req, rk);
+    }
+    if (!q) {
+        ab_log(AB_LOG_DEBUG, LOGT, "mesh: cancel %s from %s ignored (no such request of theirs)",
+               e->has_reply ? e->in_reply_to : "(no in_reply_to)", e->from);
+        return;
+    }
+    ab_log(AB_LOG_INFO, LOGT, "mesh: request %s from %s cancelled by the requester", q->id,
+           q->peer);
+    char body[9];
+    size_t n = ab_mp_put_double(body, q->session);
+    ab_msg *m = ab_msg_with_body(AB_MSG_BUS_CANCEL, body, n);
+    m->src = c->self;
+    m->dst = c->bus;
+    ab_send(c->rt, m);
+    inreq_drop(c, q);
 }
 
 /* The bus answered the request of q: seal its ack (or error) as the response. */
@@ -432,9 +490,7 @@ static void sweep(crypto *c)
         inreq *q = ab_smap_get(&c->inflight, late[i]);
         ANSWER_LIT(c, q->peer, q->id, AB_MESH_RESPONSE, "{\"error\":\"handler timeout\"}",
                    q->encrypted);
-        ab_smap_del(&c->inflight, late[i]);
-        free(q);
-        flow_done(c);
+        inreq_drop(c, q);
     }
     free(late);
     if (c->inflight.n)
@@ -451,11 +507,9 @@ static void on_reply(crypto *c, const ab_msg *m)
     skey(m->session, k);
     inreq *q = ab_smap_get(&c->inflight, k);
     if (!q)
-        return; /* answered "handler timeout" already */
+        return; /* answered "handler timeout" already, or cancelled by the peer */
     answer_ack(c, q, m);
-    ab_smap_del(&c->inflight, k);
-    free(q);
-    flow_done(c);
+    inreq_drop(c, q);
 }
 
 static void send_in(crypto *c, const ab_mesh_env *e, const char *payload, size_t plen)
@@ -481,11 +535,14 @@ static void send_in(crypto *c, const ab_mesh_env *e, const char *payload, size_t
     ab_buf_free(&body);
 }
 
-/* A verified, opened envelope: requests go to the bus, everything else to the link. */
+/* A verified, opened envelope: requests and cancels go to the bus, everything else to the
+ * link. */
 static void deliver(crypto *c, const ab_mesh_env *e, const char *payload, size_t plen)
 {
     if (e->type == AB_MESH_REQUEST || e->type == AB_MESH_STREAM_REQUEST)
         on_request(c, e, payload, plen);
+    else if (e->type == AB_MESH_CANCEL)
+        on_cancel(c, e);
     else
         send_in(c, e, payload, plen);
 }
@@ -708,6 +765,7 @@ static void destroy(ab_actor *self)
     while (ab_smap_next(&c->inflight, &bi, &e))
         free(e->val);
     ab_smap_free(&c->inflight);
+    ab_smap_free(&c->by_req);
     ab__mesh_flow_release(c->flow);
     ab_mesh_identity_wipe(&c->id);
     sodium_memzero(c->s_priv, sizeof c->s_priv);
@@ -740,6 +798,7 @@ ab_handle ab__mesh_crypto_spawn(ab_rt *rt, const ab__mesh_crypto_config *cfg)
     ab_noise_keypair(c->s_priv, c->s_pub);
     ab_smap_init(&c->peers);
     ab_smap_init(&c->inflight);
+    ab_smap_init(&c->by_req);
     c->self = ab_actor_spawn(rt, &crypto_ops, c, AB_ACTOR_WORKER);
     return c->self;
 }

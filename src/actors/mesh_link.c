@@ -3,8 +3,9 @@
  * resumption, reconnection with jittered backoff, outbound requests by envelope id with their
  * deadlines, inbound flow control (mesh_link.h for the messages).
  *
- * Accepts: AB_MSG_MESH_REQUEST (call, from VMs); OUT / IN / SEAL_FAIL / SIGNED / RESUME (from
- * its crypto actors); SET_BUS (host); AB_MSG_REPLY (timer expiries of pending requests).
+ * Accepts: AB_MSG_MESH_REQUEST (call) and AB_MSG_MESH_CANCEL (from VMs); OUT / IN / SEAL_FAIL /
+ * SIGNED / RESUME (from its crypto actors); SET_BUS (host); AB_MSG_REPLY (timer expiries of
+ * pending requests).
  * Sends: SEAL / OPEN / ABORT / RESET / SIGN / SET_BUS to crypto actors; AB_MSG_REPLY to VMs;
  * timer requests for each deadline. Inbound requests go from the crypto actors to the bus and
  * back without passing through here (mesh_link.h).
@@ -88,6 +89,7 @@ typedef struct mlink {
     uint32_t next_session;
     ab_smap by_id;      /* pending: our envelope id -> entry */
     ab_smap by_session; /* "<session>" -> entry */
+    ab_smap by_caller;  /* "<src>:<src_session>" -> entry (the caller's cancel finds it) */
     /* start-up handshake with the host thread */
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -121,6 +123,11 @@ static void skey(uint32_t s, char out[16])
     snprintf(out, 16, "%u", s);
 }
 
+static void caller_key(ab_handle src, uint32_t session, char out[24])
+{
+    snprintf(out, 24, "%u:%u", src, session);
+}
+
 static entry *entry_new(mlink *l)
 {
     entry *e = ab_xcalloc(1, sizeof *e);
@@ -140,6 +147,10 @@ static void entry_free(mlink *l, entry *e)
     ab_smap_del(&l->by_session, k);
     if (ab_smap_get(&l->by_id, e->id) == e)
         ab_smap_del(&l->by_id, e->id);
+    char ck[24];
+    caller_key(e->src, e->src_session, ck);
+    if (ab_smap_get(&l->by_caller, ck) == e)
+        ab_smap_del(&l->by_caller, ck);
     ab_rt_timer_stop(l->rt, l->self, e->session);
     free(e->payload);
     free(e);
@@ -610,6 +621,9 @@ static void on_request(mlink *l, ab_msg *m)
         e->payload_len = pn;
     }
     ab_smap_put(&l->by_id, e->id, e);
+    char ck[24];
+    caller_key(e->src, e->src_session, ck);
+    ab_smap_put(&l->by_caller, ck, e);
     ab_rt_timer_start(l->rt, l->self, e->session, timeout);
     seal(l, e->peer, AB_MESH_REQUEST, e->id, NULL, payload, pn, encrypt);
 }
@@ -694,6 +708,24 @@ static void on_in(mlink *l, ab_msg *m)
            ab_mesh_type_name((ab_mesh_type)type), sid, sfrom);
 }
 
+/* Gives up on e (its deadline passed or its caller is gone): an envelope still queued behind
+ * a handshake is aborted, the peer gets a plaintext Cancel (spec mesh §8.4), e is freed. */
+static void give_up(mlink *l, entry *e)
+{
+    if (l->state == S_READY) {
+        ab_buf b;
+        ab_buf_init(&b);
+        ab_mpw_cstr(&b, e->peer);
+        ab_mpw_cstr(&b, e->id);
+        to_crypto(l, crypto_of(l, e->peer), AB_MSG_MESH_ABORT, &b);
+        ab_buf_free(&b);
+        char cid[AB_MESH_UUID_LEN + 1];
+        ab_mesh_uuid(cid);
+        seal(l, e->peer, AB_MESH_CANCEL, cid, e->id, "null", 4, 0);
+    }
+    entry_free(l, e);
+}
+
 /* A pending request's deadline (the timer's reply) */
 static void on_reply(mlink *l, ab_msg *m)
 {
@@ -705,18 +737,19 @@ static void on_reply(mlink *l, ab_msg *m)
     if (m->src != 0 && m->src != ab_rt_timer(l->rt)) /* timer.c replies with src 0 */
         return;
     reply_vm(l, e, NULL, 0, "timeout waiting for response");
-    if (l->state == S_READY) {
-        char cid[AB_MESH_UUID_LEN + 1];
-        ab_mesh_uuid(cid);
-        seal(l, e->peer, AB_MESH_CANCEL, cid, e->id, "null", 4, 0);
-        ab_buf b;
-        ab_buf_init(&b);
-        ab_mpw_cstr(&b, e->peer);
-        ab_mpw_cstr(&b, e->id);
-        to_crypto(l, crypto_of(l, e->peer), AB_MSG_MESH_ABORT, &b);
-        ab_buf_free(&b);
-    }
-    entry_free(l, e);
+    give_up(l, e);
+}
+
+/* AB_MSG_MESH_CANCEL: the caller's wait ended without the reply (mesh_link.h). */
+static void on_cancel(mlink *l, ab_msg *m)
+{
+    char ck[24];
+    caller_key(m->src, m->session, ck);
+    entry *e = ab_smap_get(&l->by_caller, ck);
+    if (!e)
+        return; /* answered (or failed) already */
+    ab_log(AB_LOG_DEBUG, LOGT, "mesh: request %s to %s cancelled by its caller", e->id, e->peer);
+    give_up(l, e);
 }
 
 static void handle(ab_actor *self, ab_msg *m)
@@ -726,6 +759,9 @@ static void handle(ab_actor *self, ab_msg *m)
     switch (m->type) {
     case AB_MSG_MESH_REQUEST:
         on_request(l, m);
+        break;
+    case AB_MSG_MESH_CANCEL:
+        on_cancel(l, m);
         break;
     case AB_MSG_MESH_SET_BUS:
         for (unsigned i = 0; i < l->ncrypto; i++) {
@@ -809,6 +845,7 @@ static void destroy(ab_actor *self)
         free(it->val);
     ab_smap_free(&l->by_session);
     ab_smap_free(&l->by_id);
+    ab_smap_free(&l->by_caller);
     if (l->ws_live)
         ab_ws_free(&l->ws);
     free(l->crypto);
@@ -860,6 +897,7 @@ int ab_mesh_link_start(ab_rt *rt, const ab_mesh_link_config *cfg, ab_handle *out
     ab_mesh_identity_wipe(&id);
     ab_smap_init(&l->by_id);
     ab_smap_init(&l->by_session);
+    ab_smap_init(&l->by_caller);
     pthread_mutex_init(&l->mu, NULL);
     pthread_cond_init(&l->cv, NULL);
     l->h = ab_xcalloc(1, sizeof *l->h);

@@ -12,6 +12,10 @@
  *   AB_MSG_MESH_REQUEST (call) [to, payload_json, timeout_ms, encrypt]
  *       -> reply status 0 [response_json], or an error text: "timeout waiting for response",
  *          "remote error: <payload JSON>", "send failed: <why>", "protocol error: <why>".
+ *   AB_MSG_MESH_CANCEL [] with the session of the sender's AB_MSG_MESH_REQUEST (not a call):
+ *       the caller gave up (its fiber was dropped or its task cancelled): the link forgets the
+ *       request at once (no reply, deadline stopped, an envelope still queued behind a
+ *       handshake is aborted) and sends the peer a plaintext Cancel (spec mesh §8.4).
  * Internal (link <-> crypto): SEAL, OPEN, ABORT, RESET, SIGN, SET_BUS / OUT, IN, SEAL_FAIL,
  * SIGNED, RESUME.
  *
@@ -40,6 +44,7 @@ enum {
     AB_MSG_MESH_SIGNED,    /* crypto->link [signature] */
     AB_MSG_MESH_SET_BUS,   /* host->link->crypto [bus handle (number)]: where requests go */
     AB_MSG_MESH_RESUME,    /* crypto->link []: inbound requests fell to half: read again */
+    AB_MSG_MESH_CANCEL,    /* VM->link [] (session = its request's): forget it, send Cancel */
 };
 
 /* Inbound flow control shared by the link and its crypto actors (refcounted). The crypto

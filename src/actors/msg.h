@@ -21,6 +21,8 @@ enum {
     AB_MSG_RUN,         /* to a VM actor: start the script */
     AB_MSG_CALL_LUA,    /* to a VM actor: call its Lua call handler with the body values */
     AB_MSG_WAKE,        /* to a VM actor: run ready coroutines */
+    AB_MSG_CALL_CANCEL, /* to a VM actor: drop the fiber of the sender's CALL_LUA with this
+                           session (it is answered AB_ECANCELED "cancelled"); not a call */
     AB_MSG_USER = 64,
 };
 

@@ -6,6 +6,10 @@
  *           AB_MSG_WAKE      run fibers that became ready (self-sent, coalesced)
  *           AB_MSG_CALL_LUA  (call) run global __ab_on_call(args...) in a new fiber and reply
  *                            with its return values (msgpack) or its error text
+ *           AB_MSG_CALL_CANCEL  drop the fiber of the sender's CALL_LUA with the same session
+ *                            at its suspension point (as sched.kill: to-be-closed variables
+ *                            are closed, a pending async call's on_drop runs); the call is
+ *                            answered AB_ECANCELED "cancelled". Unknown or finished: ignored.
  * Sends:    requests of its bridges (timer, ...), AB_MSG_REPLY to CALL_LUA callers.
  * States:   created -> running (RUN received) -> exited (main chunk and every fiber done, or
  *           cancelled; on_exit called once). After exit it only answers calls with errors.
@@ -1067,6 +1071,26 @@ static void start_call(ab_actor *self, ab_vm *vm, ab_msg *m)
     ab_msg_keep(self);
 }
 
+/* AB_MSG_CALL_CANCEL: the caller gave up on its call. No fiber is running while the VM handles
+ * a message, so the fiber is suspended (or READY, not started yet) and can be dropped now, as
+ * sched.kill drops an aborted task. Tasks it spawned are not touched (they belong to the scope
+ * they were spawned in, as for Handle:abort). A fiber busy in pure Lua is not interrupted: the
+ * message waits in the mailbox until it yields, and a call that finished first is not
+ * affected. */
+static void cancel_call(ab_vm *vm, const ab_msg *m)
+{
+    for (fiber *f = vm->all_head; f; f = f->all_next) {
+        if (f->kind == FK_CALL && f->call && f->call->src == m->src &&
+            f->call->session == m->session) {
+            AB_ASSERT(f != vm->current);
+            ab_log(AB_LOG_DEBUG, "agent_block::vm", "call %u from actor %u cancelled", m->session,
+                   m->src);
+            fiber_free(vm, f, 1);
+            return;
+        }
+    }
+}
+
 static void handle(ab_actor *self, ab_msg *m)
 {
     ab_vm *vm = ab_actor_ud(self);
@@ -1083,6 +1107,9 @@ static void handle(ab_actor *self, ab_msg *m)
         break;
     case AB_MSG_CALL_LUA:
         start_call(self, vm, m);
+        break;
+    case AB_MSG_CALL_CANCEL:
+        cancel_call(vm, m);
         break;
     default:
         if (m->flags & AB_MSG_F_CALL)

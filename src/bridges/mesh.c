@@ -9,6 +9,10 @@
  * Extension (not upstream): an optional third argument {encrypted = false} sends the request
  * in plaintext (the default is end-to-end encrypted, as upstream), and {timeout = seconds}
  * overrides the deadline.
+ * The wait is cancellable (as sh.exec's, io_token.h): when the fiber is dropped (task abort,
+ * with_timeout, VM cancellation) or woken by its task's cancel token, an AB_MSG_MESH_CANCEL
+ * makes the link forget the request and send the peer a Cancel at once; a token wake raises
+ * `task cancelled during mesh.request` (or `mesh.send`).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +22,7 @@
 #include "actors/mesh_link.h"
 #include "actors/vm.h"
 #include "bridges/bridges.h"
+#include "bridges/io_token.h"
 #include "codec/json.h"
 #include "core/log.h"
 #include "mesh/mp.h"
@@ -71,17 +76,35 @@ static void inject_obs(lua_State *L, int idx)
     lua_replace(L, idx);
 }
 
+static void on_drop(ab_vm *vm, uint32_t session, void *ud)
+{
+    (void)ud;
+    ab_msg *m = ab_msg_new(AB_MSG_MESH_CANCEL, 0);
+    m->src = ab_vm_handle(vm);
+    m->dst = ab_vm_config_of(vm)->mesh;
+    m->session = session;
+    ab_send(ab_vm_rt(vm), m);
+}
+
+/* Continuation: slot 1 holds the cancel token (or nil), above it the reply (true, json |
+ * false, text) or the values of a token wake-up (never starting with a boolean). */
 static int k_request(lua_State *L, int status, lua_KContext ctx)
 {
     (void)status;
-    if (!lua_toboolean(L, 1)) {
-        lua_pushvalue(L, 2);
+    ab__token_wait(L, 1, 0);
+    if (lua_type(L, 2) != LUA_TBOOLEAN) {
+        lua_pushstring(L, ctx ? "task cancelled during mesh.request"
+                              : "task cancelled during mesh.send");
+        return lua_error(L);
+    }
+    if (!lua_toboolean(L, 2)) {
+        lua_pushvalue(L, 3);
         lua_error(L);
     }
     if (ctx == 0) /* send: the response is discarded */
         return 0;
     size_t n;
-    const char *json = lua_tolstring(L, 2, &n);
+    const char *json = lua_tolstring(L, 3, &n);
     if (!json || !ab_json_decode(L, json, n, AB_JSON_RULE_B)) {
         lua_pushstring(L, "protocol error: the response is not valid JSON");
         lua_error(L);
@@ -115,8 +138,10 @@ static int do_request(lua_State *L, int is_request)
     inject_obs(L, 2);
     if (!ab_json_encode(L, 2, AB_JSON_RULE_B, 0))
         lua_error(L);
-    /* stack: to, payload, opts, json */
-    uint32_t session = ab_vm_await_begin(L);
+    /* stack: to, payload, opts, json, token */
+    ab__token_push(L, is_request ? "mesh.request" : "mesh.send");
+    /* Raises (not yieldable, too many waits) before any C resource exists. */
+    uint32_t session = ab_vm_await_begin_cancellable(L, on_drop, NULL);
     const char *kv[] = {"target", to, NULL};
     ab_obs_log(AB_LOG_INFO, fn, "mesh", own_id(L), kv);
     size_t jn;
@@ -135,7 +160,9 @@ static int do_request(lua_State *L, int is_request)
     m->dst = ab_vm_config_of(vm)->mesh;
     m->session = session;
     ab_send(ab_vm_rt(vm), m);
-    lua_settop(L, 0);
+    lua_replace(L, 1); /* the token */
+    lua_settop(L, 1);
+    ab__token_wait(L, 1, 1);
     return ab_vm_await(L, is_request, k_request);
 }
 

@@ -1,13 +1,13 @@
 /*
  * bus.c - the bus actor (AB_ACTOR_WORKER). Contract of the public messages in bus.h.
  *
- * Accepts:  AB_MSG_BUS_EVENT, AB_MSG_BUS_EMIT (producers), AB_MSG_BUS_REGISTER,
+ * Accepts:  AB_MSG_BUS_EVENT, AB_MSG_BUS_EMIT, AB_MSG_BUS_CANCEL (producers), AB_MSG_BUS_REGISTER,
  *           AB_MSG_BUS_SERVE, AB_MSG_BUS_STATS (main VM), AB_MSG_BUS_STOP (host),
  *           AB_MSG_REPLY (from handler VMs: load acks and dispatch results; from the timer:
  *           the grace deadline).
  * Sends:    AB_MSG_CALL_LUA to handler VMs with the argument sequences ("load", kind, bytecode)
  *           and ("dispatch", kind, id, payload_json, meta_json), run by
- *           src/lua/bus_handler.lua;
+ *           src/lua/bus_handler.lua; AB_MSG_CALL_CANCEL to drop a cancelled running dispatch;
  *           AB_MSG_REPLY to producers (acks), to the registrant and to bus.serve.
  * States:   idle (events queue up, nothing runs: upstream has no dispatcher before
  *           bus.serve) -> serving -> stopping (intake closed, in-flight handlers get the grace
@@ -54,6 +54,7 @@ typedef struct pending {
     unsigned vm;
     event *ev;       /* P_DISPATCH */
     route *rt_used;  /* P_DISPATCH: route whose serial slot is held */
+    int cancelling;  /* P_DISPATCH: AB_MSG_CALL_CANCEL sent to the VM */
     struct reg *reg; /* P_LOAD */
 } pending;
 
@@ -420,6 +421,64 @@ static void on_event(ab_actor *self, bus *b, ab_msg *m, int has_ack)
     pump(b);
 }
 
+/* Unlinks the event of producer src with session from the list at *head (tail fixed);
+ * returns it or NULL. */
+static event *unlink_event(event **head, event **tail, ab_handle src, uint32_t session)
+{
+    event *prev = NULL;
+    for (event **pp = head; *pp; prev = *pp, pp = &(*pp)->next) {
+        event *e = *pp;
+        if (e->has_ack && e->req && e->req->src == src && e->req->session == session) {
+            *pp = e->next;
+            if (*tail == e)
+                *tail = prev;
+            e->next = NULL;
+            return e;
+        }
+    }
+    return NULL;
+}
+
+/* AB_MSG_BUS_CANCEL (bus.h): the producer m->src gave up on its event with that session. */
+static void on_cancel(bus *b, ab_msg *m)
+{
+    double d;
+    if (ab_mp_get_number(m->body, m->len, &d) != 0 || !(d >= 0 && d <= UINT32_MAX))
+        return;
+    uint32_t session = (uint32_t)d;
+    event *e = unlink_event(&b->w_head, &b->w_tail, m->src, session);
+    if (!e) {
+        e = unlink_event(&b->q_head, &b->q_tail, m->src, session);
+        if (e)
+            b->q_len--;
+    }
+    if (e) {
+        ab_log(AB_LOG_DEBUG, "agent_block::bus", "bus: queued event kind=%s id=%s cancelled",
+               e->kind, e->id);
+        finish_event(b, e, NULL, "handler cancelled");
+        admit_waiting(b);
+        pump(b);
+        return;
+    }
+    for (pending *p = b->pend; p; p = p->next) {
+        if (p->kind != P_DISPATCH || !p->ev->req || p->ev->req->src != m->src ||
+            p->ev->req->session != session)
+            continue;
+        if (!p->cancelling) {
+            ab_log(AB_LOG_DEBUG, "agent_block::bus", "bus: running event kind=%s id=%s cancelled",
+                   p->ev->kind, p->ev->id);
+            p->cancelling = 1;
+            ab_msg *c = ab_msg_new(AB_MSG_CALL_CANCEL, 0);
+            c->src = b->self;
+            c->dst = b->vms[p->vm];
+            c->session = p->session;
+            ab_send(b->rt, c);
+        }
+        return;
+    }
+    ab_log(AB_LOG_DEBUG, "agent_block::bus", "bus: cancel of an unknown or finished event ignored");
+}
+
 static void on_register(ab_actor *self, bus *b, ab_msg *m)
 {
     if (b->served) {
@@ -649,6 +708,9 @@ static void handle(ab_actor *self, ab_msg *m)
         break;
     case AB_MSG_BUS_EMIT:
         on_event(self, b, m, 0);
+        break;
+    case AB_MSG_BUS_CANCEL:
+        on_cancel(b, m);
         break;
     case AB_MSG_BUS_REGISTER:
         on_register(self, b, m);

@@ -17,6 +17,14 @@
  *   AB_MSG_BUS_EMIT   (call) kind, id, payload_json              an event WITHOUT an ack
  *       (bus.emit). Reply (empty body) once the event is queued: a full queue delays the reply
  *       (backpressure: the producer waits, nothing is dropped).
+ *   AB_MSG_BUS_CANCEL [session]  (not a call) from the producer of an AB_MSG_BUS_EVENT: the
+ *       producer gave up on the event it sent with that session. Still queued (or waiting for
+ *       room): removed and answered "handler cancelled". Running a Lua handler: its fiber in
+ *       the handler VM is dropped at its suspension point (AB_MSG_CALL_CANCEL) and the event is
+ *       answered "handler cancelled" (or with its ack, if the handler finished first). Host
+ *       handlers run synchronously and are never running when it arrives; an unknown or
+ *       finished event is ignored. The producer may drop its record at once: the bus still
+ *       sends exactly one reply per event.
  *
  * Only the bus, the main VM's bus bridge and the host use the other message types (bus.c).
  */
@@ -36,6 +44,7 @@ enum {
     AB_MSG_BUS_STOP,     /* [] from the host: the first signal while serving */
     AB_MSG_BUS_STATS,    /* call []: reply [map of counters] */
     AB_MSG_BUS_DONE,     /* internal: a handler VM finished an event (reply) */
+    AB_MSG_BUS_CANCEL,   /* [session] from a producer: cancel its event (above) */
 };
 
 typedef struct ab_bus_config {

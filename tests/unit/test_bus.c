@@ -1,7 +1,9 @@
 /*
  * test_bus.c - the bus actor driven directly by a C test actor: acks and every error ack text
  * (spec core §4.9.4-4.9.5), dispatch order with one handler VM, parallel dispatch with two,
- * serial kinds, backpressure, host handlers, stop with queued and in-flight events, grace.
+ * serial kinds, backpressure, host handlers, stop with queued and in-flight events, grace,
+ * and a producer's cancel of a queued event, of a running handler (its fiber dropped, its
+ * to-be-closed variable closed, the VM serving on) and of an unknown event (ignored).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -466,6 +468,61 @@ static void test_stop_and_grace(void **state)
     fx_stop(&f);
 }
 
+static void cancel_event(fx *f, uint32_t session)
+{
+    char body[9];
+    size_t n = ab_mp_put_double(body, session);
+    ab_msg *m = ab_msg_with_body(AB_MSG_BUS_CANCEL, body, n);
+    m->src = f->me;
+    m->dst = f->bus;
+    ab_send(f->rt, m);
+}
+
+/* AB_MSG_BUS_CANCEL: a queued event is removed, a running handler is dropped at its suspension
+ * point; both are answered "handler cancelled"; the VM keeps serving. */
+static void test_cancel(void **state)
+{
+    (void)state;
+    fx f;
+    fx_start(&f, 1, 64, 1000, NULL, 0);
+    register_handler(&f, "slow",
+                     "function(ev) local t <close> = setmetatable({}, {__close = function() "
+                     "CLOSED = (CLOSED or 0) + 1 end}); STARTED = (STARTED or 0) + 1; "
+                     "std.task.sleep(5000); DONE = true; return 'done' end",
+                     0);
+    register_handler(&f, "probe",
+                     "function(ev) return {started = STARTED, closed = CLOSED, done = DONE} end",
+                     0);
+    serve(&f);
+    uint32_t a = event(&f, AB_MSG_BUS_EVENT, "slow", "{}");
+    uint32_t b = event(&f, AB_MSG_BUS_EVENT, "slow", "{}"); /* queued: one VM, serial */
+    usleep(100000);
+    uint64_t t0 = ab_now_ms();
+    cancel_event(&f, b);
+    reply r = wait_reply(&f.s, b);
+    assert_true(r.status < 0);
+    assert_string_equal(r.text, "handler cancelled");
+    assert_false(has_reply(&f.s, a));
+    cancel_event(&f, 999999); /* unknown: ignored */
+    cancel_event(&f, a);
+    cancel_event(&f, a); /* twice: still one reply */
+    r = wait_reply(&f.s, a);
+    assert_true(r.status < 0);
+    assert_string_equal(r.text, "handler cancelled");
+    assert_true(ab_now_ms() - t0 < 4000); /* not the 5 s sleep */
+    r = wait_reply(&f.s, event(&f, AB_MSG_BUS_EVENT, "probe", "{}"));
+    assert_int_equal(r.status, 0);
+    assert_string_equal(r.text, "{\"closed\":1,\"started\":1}");
+    usleep(100000);
+    pthread_mutex_lock(&f.s.mu);
+    int n_a = 0;
+    for (int i = 0; i < f.s.n; i++)
+        n_a += f.s.r[i].session == a;
+    pthread_mutex_unlock(&f.s.mu);
+    assert_int_equal(n_a, 1);
+    fx_stop(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -476,6 +533,7 @@ int main(void)
         cmocka_unit_test(test_backpressure),
         cmocka_unit_test(test_host_handlers),
         cmocka_unit_test(test_stop_and_grace),
+        cmocka_unit_test(test_cancel),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,7 +6,9 @@
  * the request was, inbound flow control, plaintext envelopes, crossed handshakes (both sides
  * initiate at once), a peer that lost its session (stale session -> undecryptable ->
  * no_session -> re-handshake), a lost ciphertext, forged and misaddressed envelopes
- * (dropped), and a stale msg1 answered while a fresh one recovers (spec §16 Q5).
+ * (dropped), a stale msg1 answered while a fresh one recovers (spec §16 Q5), and cancels
+ * (spec mesh §8.4): the requester's Cancel makes the bus cancel the event and nothing is
+ * answered, while a Cancel from another peer or for an unknown id is ignored.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -34,6 +36,7 @@ typedef struct rec {
     int mtype, encrypted, has_payload;
     char payload[512];
     char id[40], reply[40];
+    uint32_t session; /* BUS_EVENT: the call's session; BUS_CANCEL: the session cancelled */
 } rec;
 
 static ab_rt *rt;
@@ -67,7 +70,12 @@ static void record(int who, ab_msg *m)
     rec r = {.who = who, .type = m->type};
     ab_mpr p;
     ab_mpr_init(&p, m->body, m->len);
-    if (m->type == AB_MSG_BUS_EVENT) {
+    if (m->type == AB_MSG_BUS_CANCEL) {
+        double d = 0;
+        ab_mpr_number(&p, &d);
+        r.session = (uint32_t)d;
+    } else if (m->type == AB_MSG_BUS_EVENT) {
+        r.session = m->session;
         /* kind, event id, payload, meta {"from":"<id>"} */
         const char *s = "";
         size_t n = 0;
@@ -557,6 +565,83 @@ static void test_stale_msg1_then_fresh(void **st)
     assert_int_equal(fails, 1); /* the first request was failed by the reset */
 }
 
+/* Sends B an envelope signed by a third identity (not A). */
+static void forward_from_third(int type, const char *reply, const char *payload)
+{
+    ab_mesh_identity third;
+    ab_mesh_identity_generate(&third);
+    ab_mesh_env e = {0};
+    ab_mesh_uuid(e.id);
+    strcpy(e.from, third.id);
+    strcpy(e.to, ids[1]);
+    e.type = type;
+    e.has_reply = 1;
+    strcpy(e.in_reply_to, reply);
+    e.timestamp = 1;
+    ab_mesh_env_set_payload(&e, payload, strlen(payload));
+    ab_mesh_env_sign(&e, &third);
+    ab_buf w;
+    ab_buf_init(&w);
+    ab_mesh_env_wire(&e, &w);
+    forward(1, w.data, w.len);
+    ab_buf_free(&w);
+    ab_mesh_env_free(&e);
+    ab_mesh_identity_wipe(&third);
+}
+
+static int count_type(int who, uint32_t type)
+{
+    pthread_mutex_lock(&mu);
+    int n = 0;
+    for (int i = 0; i < nrecs; i++)
+        n += recs[i].who == who && recs[i].type == type;
+    pthread_mutex_unlock(&mu);
+    return n;
+}
+
+static void test_cancel(void **st)
+{
+    (void)st;
+    for (int k = 0; k < 250 && atomic_load(&flow->inflight) != 0; k++)
+        usleep(20000); /* earlier acks still on their way */
+    assert_int_equal(atomic_load(&flow->inflight), 0);
+    /* B's bus holds A's request */
+    atomic_store(&bus_mode, 2);
+    char rid[37], other[37];
+    seal(0, AB_MESH_REQUEST, NULL, "{\"cancel_me\":1}", 1, rid);
+    int i = wait_ev(1, "{\"cancel_me\":1}");
+    assert_true(i >= 0);
+    uint32_t session = recs[i].session;
+    assert_int_equal(atomic_load(&flow->inflight), 1);
+    int out_before = atomic_load(&outs[1]);
+    /* ignored: a Cancel from someone else for A's request, and A's Cancel of an unknown id */
+    forward_from_third(AB_MESH_CANCEL, rid, "null");
+    ab_mesh_uuid(other);
+    seal(0, AB_MESH_CANCEL, other, "null", 0, NULL);
+    usleep(200000);
+    assert_int_equal(count_type(1, AB_MSG_BUS_CANCEL), 0);
+    assert_int_equal(atomic_load(&flow->inflight), 1);
+    /* A's Cancel (plaintext, payload null): B asks its bus to cancel that event */
+    seal(0, AB_MESH_CANCEL, rid, "null", 0, NULL);
+    i = wait_rec(1, AB_MSG_BUS_CANCEL, NULL, 0);
+    assert_true(i >= 0);
+    assert_int_equal(recs[i].session, session);
+    assert_int_equal(atomic_load(&flow->inflight), 0);
+    /* a second Cancel finds nothing; the bus's late answer is dropped: nothing reaches A */
+    seal(0, AB_MESH_CANCEL, rid, "null", 0, NULL);
+    ab_msg *m = ab_msg_new(SW_RELEASE, 0);
+    m->dst = sw;
+    ab_send(rt, m);
+    usleep(200000);
+    assert_int_equal(atomic_load(&outs[1]), out_before);
+    assert_int_equal(count_type(1, AB_MSG_BUS_CANCEL), 0); /* the one above was consumed */
+    assert_int_equal(atomic_load(&flow->inflight), 0);
+    /* and B goes on serving A */
+    atomic_store(&bus_mode, 0);
+    seal(0, AB_MESH_REQUEST, NULL, "{\"after_cancel\":1}", 1, NULL);
+    assert_true(wait_in(0, "{\"echo\":{\"after_cancel\":1}}") >= 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -568,6 +653,7 @@ int main(void)
         cmocka_unit_test(test_lost_ciphertext_drops_session),
         cmocka_unit_test(test_crossed_handshake),
         cmocka_unit_test(test_stale_msg1_then_fresh),
+        cmocka_unit_test(test_cancel),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
