@@ -15,7 +15,7 @@
  * plaintext {"error":"no_session"} error, a stream_request with an error, and with no bus
  * {"error":"bus channel closed"}. Deadlines: one sweep timer per actor (period
  * min(1 s, timeout / 5)) answers {"error":"handler timeout"} for requests older than the
- * handler timeout; a later ack is dropped.
+ * handler timeout and cancels their bus events (AB_MSG_BUS_CANCEL); a later ack is dropped.
  * Cancels (spec mesh §8.4): a verified `cancel` from peer X in reply to R, while X's request R
  * is in the bus, becomes an AB_MSG_BUS_CANCEL [session] (the bus drops the queued event or the
  * running handler's fiber); the request is forgotten at once, so nothing is sent to the peer
@@ -412,6 +412,19 @@ static void inreq_drop(crypto *c, inreq *q)
     flow_done(c);
 }
 
+/* Asks the bus to drop q's event (queued: removed; running: its fiber dropped). */
+static void bus_cancel(crypto *c, const inreq *q)
+{
+    if (!c->bus)
+        return;
+    char body[9];
+    size_t n = ab_mp_put_double(body, q->session);
+    ab_msg *m = ab_msg_with_body(AB_MSG_BUS_CANCEL, body, n);
+    m->src = c->self;
+    m->dst = c->bus;
+    ab_send(c->rt, m);
+}
+
 /* A verified cancel envelope (spec mesh §8.4): if its sender's request is in the bus, the bus
  * cancels the event and the request is forgotten; nothing is answered. */
 static void on_cancel(crypto *c, const ab_mesh_env *e)
@@ -429,12 +442,7 @@ static void on_cancel(crypto *c, const ab_mesh_env *e)
     }
     ab_log(AB_LOG_INFO, LOGT, "mesh: request %s from %s cancelled by the requester", q->id,
            q->peer);
-    char body[9];
-    size_t n = ab_mp_put_double(body, q->session);
-    ab_msg *m = ab_msg_with_body(AB_MSG_BUS_CANCEL, body, n);
-    m->src = c->self;
-    m->dst = c->bus;
-    ab_send(c->rt, m);
+    bus_cancel(c, q);
     inreq_drop(c, q);
 }
 
@@ -490,6 +498,7 @@ static void sweep(crypto *c)
         inreq *q = ab_smap_get(&c->inflight, late[i]);
         ANSWER_LIT(c, q->peer, q->id, AB_MESH_RESPONSE, "{\"error\":\"handler timeout\"}",
                    q->encrypted);
+        bus_cancel(c, q); /* the answer is given: stop the handler too */
         inreq_drop(c, q);
     }
     free(late);

@@ -439,6 +439,17 @@ static void test_handler_timeout_and_flow(void **st)
     assert_int_equal(atomic_load(&flow->inflight), 0);
     assert_int_equal(atomic_load(&flow->paused), 0);
     assert_int_equal(atomic_load(&resumes), 1); /* once, when it fell to max / 2 */
+    /* and the bus was told to stop each of the 4 handlers */
+    int cancels = 0;
+    pthread_mutex_lock(&mu);
+    for (int i = 0; i < nrecs; i++) {
+        if (recs[i].type == AB_MSG_BUS_CANCEL && recs[i].who == 1) {
+            cancels++;
+            recs[i].who = -1; /* consumed */
+        }
+    }
+    pthread_mutex_unlock(&mu);
+    assert_int_equal(cancels, 4);
     int before = atomic_load(&outs[1]);
     atomic_store(&bus_mode, 0);
     ab_msg *m = ab_msg_new(SW_RELEASE, 0);
