@@ -14,8 +14,9 @@
  * Limits: 1 MiB per frame/message; reading pauses while max_inflight inbound requests wait in
  * the bus; a WebSocket ping every 25 s keeps the relay from reaping an idle link.
  * wss:// relays: a TLS client (mesh/tls.c, memory BIOs) sits between the socket and the
- * WebSocket codec; it is made at each TCP connect, verifies the relay's certificate and name,
- * and a TLS failure ends the connection like any other ("connection failed: TLS error: ...").
+ * WebSocket codec; a session is made at each TCP connect (the trust store is loaded once, on
+ * the starting thread), verifies the relay's certificate and name, and a TLS failure ends the
+ * connection like any other ("connection failed: TLS error: ...").
  * Every signature, verification and Noise operation runs in the crypto actors (workers); this
  * thread only moves bytes, parses the `from` field of inbound envelopes to pick the crypto
  * actor, and keeps the tables.
@@ -79,8 +80,9 @@ typedef struct mlink {
     unsigned ncrypto;
     char url[512], host[256], path[256];
     int port;
-    int secure;  /* wss:// */
-    ab_tls *tls; /* wss:// only: the TLS session of the current socket */
+    int secure;          /* wss:// */
+    ab_tls_ctx *tls_ctx; /* wss:// only: trust settings, loaded once at start */
+    ab_tls *tls;         /* wss:// only: the TLS session of the current socket */
     char agent_id[AB_MESH_ID_LEN + 1];
     handles *h;
     ab_ws ws;
@@ -527,7 +529,7 @@ static void on_connected(uv_connect_t *req, int status)
         char *terr;
         ab_tls_free(l->tls);
         l->tls = NULL;
-        if (ab_tls_client_new(l->host, NULL, &l->tls, &terr) != 0) {
+        if (ab_tls_client_new(l->tls_ctx, l->host, &l->tls, &terr) != 0) {
             char *why = ab_xasprintf("connection failed: TLS error: %s", terr);
             set_down(l, why);
             free(why);
@@ -954,6 +956,7 @@ static void destroy(ab_actor *self)
     if (l->ws_live)
         ab_ws_free(&l->ws);
     ab_tls_free(l->tls);
+    ab_tls_ctx_free(l->tls_ctx);
     free(l->crypto);
     pthread_mutex_destroy(&l->mu);
     pthread_cond_destroy(&l->cv);
@@ -988,6 +991,13 @@ int ab_mesh_link_start(ab_rt *rt, const ab_mesh_link_config *cfg, ab_handle *out
     }
     mlink *l = ab_xcalloc(1, sizeof *l);
     if (parse_url(l, cfg->url, err) != 0) {
+        free(l);
+        return -1;
+    }
+    char *terr;
+    if (l->secure && ab_tls_ctx_new(NULL, &l->tls_ctx, &terr) != 0) {
+        *err = ab_xasprintf("connection failed: TLS error: %s", terr);
+        free(terr);
         free(l);
         return -1;
     }

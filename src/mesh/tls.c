@@ -20,8 +20,11 @@
 
 #include "core/common.h"
 
+struct ab_tls_ctx {
+    SSL_CTX *ssl_ctx;
+};
+
 struct ab_tls {
-    SSL_CTX *ctx;
     SSL *ssl;
     BIO *rbio, *wbio; /* owned by ssl */
     ab_buf pending;   /* plaintext written before the handshake completed */
@@ -89,7 +92,49 @@ static int is_ip(const char *host)
     return inet_pton(AF_INET, host, a) == 1 || inet_pton(AF_INET6, host, a) == 1;
 }
 
-int ab_tls_client_new(const char *host, const char *ca_file, ab_tls **out, char **err)
+/* "<what>: <first OpenSSL reason>" (malloc'ed); clears the error queue. */
+static char *reason(const char *what)
+{
+    unsigned long e = ERR_peek_error();
+    const char *r = e ? ERR_reason_error_string(e) : NULL;
+    char *s = r ? ab_xasprintf("%s: %s", what, r) : ab_xstrdup(what);
+    ERR_clear_error();
+    return s;
+}
+
+int ab_tls_ctx_new(const char *ca_file, ab_tls_ctx **out, char **err)
+{
+    *out = NULL;
+    *err = NULL;
+    ERR_clear_error();
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (!ctx) {
+        *err = reason("cannot create the TLS context");
+        return AB_EINVAL;
+    }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    if (ca_file ? SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1
+                : SSL_CTX_set_default_verify_paths(ctx) != 1) {
+        *err = reason("cannot load the trusted certificates");
+        SSL_CTX_free(ctx);
+        return AB_EINVAL;
+    }
+    *out = ab_xmalloc(sizeof **out);
+    (*out)->ssl_ctx = ctx;
+    return 0;
+}
+
+void ab_tls_ctx_free(ab_tls_ctx *ctx)
+{
+    if (ctx) {
+        SSL_CTX_free(ctx->ssl_ctx);
+        free(ctx);
+    }
+}
+
+int ab_tls_client_new(ab_tls_ctx *ctx, const char *host, ab_tls **out, char **err)
 {
     *out = NULL;
     *err = NULL;
@@ -97,20 +142,7 @@ int ab_tls_client_new(const char *host, const char *ca_file, ab_tls **out, char 
     ab_buf_init(&t->pending);
     ERR_clear_error();
     const char *what = NULL;
-    t->ctx = SSL_CTX_new(TLS_client_method());
-    if (!t->ctx) {
-        what = "cannot create the TLS context";
-        goto bad;
-    }
-    SSL_CTX_set_min_proto_version(t->ctx, TLS1_2_VERSION);
-    SSL_CTX_set_options(t->ctx, SSL_OP_NO_RENEGOTIATION);
-    SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER, NULL);
-    if (ca_file ? SSL_CTX_load_verify_locations(t->ctx, ca_file, NULL) != 1
-                : SSL_CTX_set_default_verify_paths(t->ctx) != 1) {
-        what = "cannot load the trusted certificates";
-        goto bad;
-    }
-    t->ssl = SSL_new(t->ctx);
+    t->ssl = SSL_new(ctx->ssl_ctx); /* holds its own reference to ctx */
     t->rbio = BIO_new(BIO_s_mem());
     t->wbio = BIO_new(BIO_s_mem());
     if (!t->ssl || !t->rbio || !t->wbio) {
@@ -137,14 +169,10 @@ int ab_tls_client_new(const char *host, const char *ca_file, ab_tls **out, char 
     }
     *out = t;
     return 0;
-bad : {
-    unsigned long e = ERR_peek_error();
-    const char *r = e ? ERR_reason_error_string(e) : NULL;
-    *err = r ? ab_xasprintf("%s: %s", what, r) : ab_xstrdup(what);
-    ERR_clear_error();
+bad:
+    *err = reason(what);
     ab_tls_free(t);
     return AB_EINVAL;
-}
 }
 
 void ab_tls_free(ab_tls *t)
@@ -152,7 +180,6 @@ void ab_tls_free(ab_tls *t)
     if (!t)
         return;
     SSL_free(t->ssl);
-    SSL_CTX_free(t->ctx);
     ab_buf_free(&t->pending);
     free(t);
 }

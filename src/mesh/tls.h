@@ -8,8 +8,10 @@
  * from one CA file; the name is checked against DNS names (with SNI) or, for an IP literal,
  * against IP addresses. TLS 1.2 is the minimum; renegotiation is refused.
  *
- * One object per connection; single-threaded (any one thread at a time). Plaintext written
- * before the handshake completes is queued and sent, in order, right after it.
+ * A context holds the trust settings and is made once (loading the system store costs tens of
+ * milliseconds, too long for an I/O loop); it may be made on one thread and used on another
+ * after a hand-off. A session is one connection; single-threaded (one thread at a time).
+ * Plaintext written before the handshake completes is queued and sent, in order, right after.
  */
 #ifndef AB_MESH_TLS_H
 #define AB_MESH_TLS_H
@@ -18,14 +20,22 @@
 
 #include "codec/mpack.h" /* ab_buf */
 
+typedef struct ab_tls_ctx ab_tls_ctx;
 typedef struct ab_tls ab_tls;
 
-/* Creates a client for `host` (name to verify and, unless an IP literal, to send as SNI) and
- * starts the handshake: the ClientHello is ready for ab_tls_take. ca_file NULL = OpenSSL's
- * default trust (SSL_CERT_FILE / SSL_CERT_DIR or the system store), else only the PEM
- * certificates in that file. Returns 0 and *out (free with ab_tls_free), or AB_EINVAL with
- * *err a malloc'ed reason (caller frees). */
-int ab_tls_client_new(const char *host, const char *ca_file, ab_tls **out, char **err);
+/* Creates a client context: TLS 1.2 minimum, peer verification on, no renegotiation. ca_file
+ * NULL = OpenSSL's default trust (SSL_CERT_FILE / SSL_CERT_DIR, read now, or the system
+ * store), else only the PEM certificates in that file. Returns 0 and *out (free with
+ * ab_tls_ctx_free), or AB_EINVAL with *err a malloc'ed reason (caller frees). Any thread. */
+int ab_tls_ctx_new(const char *ca_file, ab_tls_ctx **out, char **err);
+
+/* Drops the caller's reference; sessions made from ctx keep it alive. NULL is a no-op. */
+void ab_tls_ctx_free(ab_tls_ctx *ctx);
+
+/* Creates a client session on ctx for `host` (the name to verify and, unless an IP literal,
+ * to send as SNI) and starts the handshake: the ClientHello is ready for ab_tls_take. Returns 0
+ * and *out (free with ab_tls_free), or AB_EINVAL with *err a malloc'ed reason (caller frees). */
+int ab_tls_client_new(ab_tls_ctx *ctx, const char *host, ab_tls **out, char **err);
 
 /* Frees t and everything it holds. NULL is a no-op. */
 void ab_tls_free(ab_tls *t);

@@ -5,7 +5,8 @@
  * data both ways (small and 300 KB), a record fed in pieces, close_notify; trust from a CA file,
  * from SSL_CERT_FILE and refused without it; wrong DNS name and wrong IP address; garbage
  * instead of a handshake, a corrupted record and an oversized record header fail with a reason
- * and keep failing; a bad CA file path fails at creation.
+ * and keep failing; a bad CA file path and an unusable host name fail at creation; one context
+ * serves several sessions and outlives the caller's reference.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -114,8 +115,12 @@ static void pair_open(pair *p, const cert *server, const char *host, const char 
     ab_buf_init(&p->cplain);
     ab_buf_init(&p->splain);
     char *err = NULL;
-    assert_int_equal(ab_tls_client_new(host, ca_file, &p->c, &err), 0);
+    ab_tls_ctx *ctx;
+    assert_int_equal(ab_tls_ctx_new(ca_file, &ctx, &err), 0);
     assert_null(err);
+    assert_int_equal(ab_tls_client_new(ctx, host, &p->c, &err), 0);
+    assert_null(err);
+    ab_tls_ctx_free(ctx); /* the session keeps what it needs */
     assert_int_equal(ab_tls_ready(p->c), 0);
     assert_null(ab_tls_error(p->c));
     p->sctx = SSL_CTX_new(TLS_server_method());
@@ -322,7 +327,7 @@ static void test_untrusted(void **state)
     assert_string_equal(ab_tls_error(p.c), "certificate verify failed: self-signed certificate");
     pair_close(&p);
 
-    /* default paths: SSL_CERT_FILE is read at each connection */
+    /* default paths: SSL_CERT_FILE is read when a context is made */
     setenv("SSL_CERT_FILE", other_cert.path, 1);
     pair_open(&p, &relay_cert, "relay.test", NULL);
     pump(&p);
@@ -337,6 +342,22 @@ static void test_untrusted(void **state)
     assert_int_equal(ab_tls_ready(p.c), 1);
     pair_close(&p);
 
+    /* one context, several sessions (the link's reconnects), the environment read once */
+    ab_tls_ctx *ctx;
+    char *err;
+    assert_int_equal(ab_tls_ctx_new(NULL, &ctx, &err), 0);
+    setenv("SSL_CERT_FILE", other_cert.path, 1);
+    for (int i = 0; i < 2; i++) {
+        pair_open(&p, &relay_cert, "relay.test", relay_cert.path);
+        ab_tls_free(p.c);
+        assert_int_equal(ab_tls_client_new(ctx, "relay.test", &p.c, &err), 0);
+        pump(&p);
+        assert_int_equal(p.crc, 0);
+        assert_int_equal(ab_tls_ready(p.c), 1);
+        pair_close(&p);
+    }
+    ab_tls_ctx_free(ctx);
+
     unsetenv("SSL_CERT_FILE");
     unsetenv("SSL_CERT_DIR");
     rmdir(empty_dir);
@@ -346,9 +367,11 @@ static void test_garbage(void **state)
 {
     (void)state;
     /* an HTTP answer where the ServerHello should be (a plain ws:// relay behind wss://) */
+    ab_tls_ctx *ctx;
     ab_tls *c;
     char *err;
-    assert_int_equal(ab_tls_client_new("relay.test", relay_cert.path, &c, &err), 0);
+    assert_int_equal(ab_tls_ctx_new(relay_cert.path, &ctx, &err), 0);
+    assert_int_equal(ab_tls_client_new(ctx, "relay.test", &c, &err), 0);
     ab_buf plain, out;
     ab_buf_init(&plain);
     ab_buf_init(&out);
@@ -391,12 +414,13 @@ static void test_garbage(void **state)
             junk[i] = (unsigned char)(rand() & 0xff);
         if (round % 2)
             junk[0] = 0x16, junk[1] = 0x03, junk[2] = 0x03; /* looks like a handshake record */
-        assert_int_equal(ab_tls_client_new("relay.test", relay_cert.path, &c, &err), 0);
+        assert_int_equal(ab_tls_client_new(ctx, "relay.test", &c, &err), 0);
         int rc = ab_tls_feed(c, (const char *)junk, sizeof junk, &plain);
         assert_true(rc == 0 || rc == AB_EPROTO);
         assert_true(rc == 0 || ab_tls_error(c) != NULL);
         ab_tls_free(c);
     }
+    ab_tls_ctx_free(ctx);
     ab_buf_free(&plain);
     ab_buf_free(&out);
 }
@@ -404,13 +428,25 @@ static void test_garbage(void **state)
 static void test_bad_ca_file(void **state)
 {
     (void)state;
-    ab_tls *c = (ab_tls *)&c;
+    ab_tls_ctx *ctx = (ab_tls_ctx *)&ctx;
     char *err = NULL;
-    assert_int_equal(ab_tls_client_new("relay.test", "/nonexistent/ca.pem", &c, &err), AB_EINVAL);
-    assert_null(c);
+    assert_int_equal(ab_tls_ctx_new("/nonexistent/ca.pem", &ctx, &err), AB_EINVAL);
+    assert_null(ctx);
     assert_non_null(err);
     assert_true(strncmp(err, "cannot load the trusted certificates", 36) == 0);
     free(err);
+
+    /* a host name OpenSSL cannot take as SNI */
+    assert_int_equal(ab_tls_ctx_new(relay_cert.path, &ctx, &err), 0);
+    ab_tls *c = (ab_tls *)&c;
+    char name[300];
+    memset(name, 'a', sizeof name - 1);
+    name[sizeof name - 1] = '\0';
+    assert_int_equal(ab_tls_client_new(ctx, name, &c, &err), AB_EINVAL);
+    assert_null(c);
+    assert_true(strncmp(err, "invalid host name", 17) == 0);
+    free(err);
+    ab_tls_ctx_free(ctx);
 }
 
 int main(void)
