@@ -224,8 +224,15 @@ grep -qxF "B->A 2 true {\"from\":\"$ID_B\",\"got\":2}" "$tmp/b.out" ||
 [ "$(grep -cE "mesh: (authenticated|session resumed) to the relay $good" "$tmp/a.out")" -ge 2 ] ||
     fail "A's log lacks a second authentication over wss: $(cat "$tmp/a.out")"
 
-for p in "$a_pid" "$b_pid" "$nginx_pid"; do
+# both agents end normally on SIGTERM (bus.serve stops; sanitizer reports would fail them)
+for who in a b; do
+    p=$a_pid
+    [ "$who" = b ] && p=$b_pid
     kill -TERM "$p" 2>/dev/null || true
-    wait "$p" 2>/dev/null || true
+    rc=0
+    wait "$p" || rc=$?
+    [ "$rc" -eq 0 ] || fail "agent $who exited with $rc: $(tail -20 "$tmp/$who.out")"
 done
+kill -TERM "$nginx_pid" 2>/dev/null || true
+wait "$nginx_pid" 2>/dev/null || true
 finish
