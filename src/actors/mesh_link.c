@@ -15,9 +15,13 @@
  * On every new connection all Noise sessions are dropped and pending requests fail.
  * Limits: 1 MiB per frame/message; reading pauses while max_inflight inbound requests wait in
  * the bus (ab__mesh_flow); a WebSocket ping every 25 s keeps the relay from reaping an idle
- * link. Every signature, verification and Noise operation runs in the crypto actors
- * (workers); this thread only moves bytes, finds the `from` field of inbound envelopes to
- * pick the crypto actor, and keeps the table of pending outbound requests.
+ * link. wss:// relays: a TLS client (mesh/tls.c, memory BIOs) sits between the socket and the
+ * WebSocket codec; a session is made at each TCP connect (the trust store is loaded once, on
+ * the starting thread), verifies the relay's certificate and name, and a TLS failure ends the
+ * connection like any other ("connection failed: TLS error: ...").
+ * Every signature, verification and Noise operation runs in the crypto actors (workers); this
+ * thread only moves bytes, finds the `from` field of inbound envelopes to pick the crypto
+ * actor, and keeps the table of pending outbound requests.
  */
 #define _GNU_SOURCE /* memmem */
 #include "actors/mesh_link.h"
@@ -37,6 +41,7 @@
 #include "mesh/mjson.h"
 #include "mesh/mp.h"
 #include "mesh/smap.h"
+#include "mesh/tls.h"
 #include "mesh/ws.h"
 
 #define LOGT "agent_block::mesh"
@@ -76,6 +81,9 @@ typedef struct mlink {
     unsigned ncrypto;
     char url[512], host[256], path[256];
     int port;
+    int secure;          /* wss:// */
+    ab_tls_ctx *tls_ctx; /* wss:// only: trust settings, loaded once at start */
+    ab_tls *tls;         /* wss:// only: the TLS session of the current socket */
     char agent_id[AB_MESH_ID_LEN + 1];
     handles *h;
     ab_ws ws;
@@ -177,23 +185,8 @@ static void on_written(uv_write_t *w, int status)
     free(w);
 }
 
-static void ws_send_text(mlink *l, const char *p, size_t n)
-{
-    if (!l->h->tcp_live)
-        return;
-    ab_buf out;
-    ab_buf_init(&out);
-    ab_ws_frame(&l->ws, &out, AB_WS_TEXT, p, n);
-    uv_buf_t b = uv_buf_init(out.data, (unsigned)out.len);
-    uv_write_t *w = ab_xmalloc(sizeof *w);
-    w->data = out.data;
-    if (uv_write(w, (uv_stream_t *)&l->h->tcp, &b, 1, on_written) != 0) {
-        free(out.data);
-        free(w);
-    }
-}
-
-static void ws_send_raw(mlink *l, ab_buf *out)
+/* Writes out's bytes to the socket as they are and takes them (out is left empty). */
+static void sock_write(mlink *l, ab_buf *out)
 {
     if (!out->len || !l->h->tcp_live)
         return;
@@ -205,6 +198,42 @@ static void ws_send_raw(mlink *l, ab_buf *out)
         free(w);
     }
     ab_buf_init(out);
+}
+
+static void tls_down(mlink *l)
+{
+    char *why = ab_xasprintf("connection failed: TLS error: %s", ab_tls_error(l->tls));
+    set_down(l, why);
+    free(why);
+}
+
+/* Sends out's bytes (the caller still frees out): through TLS for wss://, where bytes written
+ * during the handshake are queued in the session and leave, in order, when it completes. */
+static void ws_send_raw(mlink *l, ab_buf *out)
+{
+    if (!out->len || !l->h->tcp_live)
+        return;
+    if (l->tls) {
+        int rc = ab_tls_write(l->tls, out->data, out->len);
+        out->len = 0;
+        if (rc != 0) {
+            tls_down(l);
+            return;
+        }
+        ab_tls_take(l->tls, out);
+    }
+    sock_write(l, out);
+}
+
+static void ws_send_text(mlink *l, const char *p, size_t n)
+{
+    if (!l->h->tcp_live)
+        return;
+    ab_buf out;
+    ab_buf_init(&out);
+    ab_ws_frame(&l->ws, &out, AB_WS_TEXT, p, n);
+    ws_send_raw(l, &out);
+    ab_buf_free(&out);
 }
 
 /* Sends a SEAL for an envelope we originate. */
@@ -417,26 +446,13 @@ static void send_auth_first(mlink *l)
     ws_send_text(l, msg, (size_t)n);
 }
 
-static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+/* Plaintext from the relay: the WebSocket upgrade answer, then frames. */
+static void on_bytes(mlink *l, const char *data, size_t n)
 {
-    handles *h = s->data;
-    mlink *l = h->l;
-    if (!l)
-        return;
-    if (n < 0) {
-        char *why =
-            ab_xasprintf("connection failed: %s",
-                         n == UV_EOF ? "connection closed by the relay" : uv_strerror((int)n));
-        set_down(l, why);
-        free(why);
-        return;
-    }
-    if (n == 0)
-        return;
     ab_buf out;
     ab_buf_init(&out);
     int was_upgrading = l->ws.state == AB_WS_HANDSHAKE;
-    int rc = ab_ws_feed(&l->ws, buf->base, (size_t)n, &out, on_frame, l, NULL, NULL);
+    int rc = ab_ws_feed(&l->ws, data, n, &out, on_frame, l, NULL, NULL);
     if (l->state == S_DOWN) {
         ab_buf_free(&out);
         return;
@@ -458,6 +474,47 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     flow_check(l);
 }
 
+/* wss://: ciphertext in; handshake records out; plaintext to on_bytes. */
+static void on_tls_bytes(mlink *l, const char *data, size_t n)
+{
+    ab_buf plain, out;
+    ab_buf_init(&plain);
+    ab_buf_init(&out);
+    int rc = ab_tls_feed(l->tls, data, n, &plain);
+    ab_tls_take(l->tls, &out);
+    sock_write(l, &out);
+    ab_buf_free(&out);
+    if (plain.len)
+        on_bytes(l, plain.data, plain.len);
+    ab_buf_free(&plain);
+    if (rc < 0)
+        tls_down(l);
+    else if (rc == 1)
+        set_down(l, "connection failed: closed by the relay");
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    handles *h = s->data;
+    mlink *l = h->l;
+    if (!l)
+        return;
+    if (n < 0) {
+        char *why =
+            ab_xasprintf("connection failed: %s",
+                         n == UV_EOF ? "connection closed by the relay" : uv_strerror((int)n));
+        set_down(l, why);
+        free(why);
+        return;
+    }
+    if (n == 0)
+        return;
+    if (l->tls)
+        on_tls_bytes(l, buf->base, (size_t)n);
+    else
+        on_bytes(l, buf->base, (size_t)n);
+}
+
 static void on_connected(uv_connect_t *req, int status)
 {
     handles *h = req->data;
@@ -475,6 +532,18 @@ static void on_connected(uv_connect_t *req, int status)
         set_down(l, why);
         free(why);
         return;
+    }
+    if (l->secure) {
+        char *terr;
+        ab_tls_free(l->tls);
+        l->tls = NULL;
+        if (ab_tls_client_new(l->tls_ctx, l->host, &l->tls, &terr) != 0) {
+            char *why = ab_xasprintf("connection failed: TLS error: %s", terr);
+            set_down(l, why);
+            free(why);
+            free(terr);
+            return;
+        }
     }
     l->state = S_UPGRADING;
     if (l->ws_live)
@@ -547,9 +616,8 @@ static int parse_url(mlink *l, const char *url, char **err)
     if (strncmp(url, "ws://", 5) == 0) {
         p = url + 5;
     } else if (strncmp(url, "wss://", 6) == 0) {
-        *err = ab_xstrdup("connection failed: wss:// is not supported by this build (no TLS in the "
-                          "mesh link yet; use ws:// or a local TLS-terminating proxy)");
-        return -1;
+        p = url + 6;
+        l->secure = 1;
     } else {
         *err = ab_xstrdup("connection failed: URL error: URL scheme not supported");
         return -1;
@@ -563,7 +631,7 @@ static int parse_url(mlink *l, const char *url, char **err)
     }
     memcpy(l->host, p, hl);
     l->host[hl] = '\0';
-    l->port = 80;
+    l->port = l->secure ? 443 : 80;
     char *colon = strrchr(l->host, ':');
     if (colon) {
         char *end;
@@ -848,6 +916,8 @@ static void destroy(ab_actor *self)
     ab_smap_free(&l->by_caller);
     if (l->ws_live)
         ab_ws_free(&l->ws);
+    ab_tls_free(l->tls);
+    ab_tls_ctx_free(l->tls_ctx);
     free(l->crypto);
     ab__mesh_flow_release(l->flow);
     pthread_mutex_destroy(&l->mu);
@@ -883,6 +953,13 @@ int ab_mesh_link_start(ab_rt *rt, const ab_mesh_link_config *cfg, ab_handle *out
     }
     mlink *l = ab_xcalloc(1, sizeof *l);
     if (parse_url(l, cfg->url, err) != 0) {
+        free(l);
+        return -1;
+    }
+    char *terr;
+    if (l->secure && ab_tls_ctx_new(NULL, &l->tls_ctx, &terr) != 0) {
+        *err = ab_xasprintf("connection failed: TLS error: %s", terr);
+        free(terr);
         free(l);
         return -1;
     }
