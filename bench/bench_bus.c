@@ -3,13 +3,22 @@
  * events with acks (AB_MSG_BUS_EVENT) in flight; the bus dispatches them to Lua handlers on
  * the handler-VM pool; each ack comes back to the producer.
  *
- *   bench_bus [--n N] [--runs R] [--inflight K] [--limit SECONDS]
+ *   bench_bus [--suite bus|fanout] [--n N] [--runs R] [--inflight K] [--limit SECONDS]
  *
- * Variants: trivial handler (returns its payload's id) with 1 worker (strictly serial: one event
- * in flight, as upstream) and 2 workers (up to 16 in flight per VM); a handler doing real work
- * (decodes and transforms a ~1 KB table, ~90 us here) with 1 and with 2 workers. Output lines:
- *   name metric value unit runs median min   (value = median), plus "#" detail lines.
+ * Suite "bus" (default). Variants: trivial handler (returns its payload's id) with 1 worker
+ * (strictly serial: one event in flight, as upstream) and 2 workers (up to 16 in flight per VM); a
+ * handler doing real work (decodes and transforms a ~1 KB table, ~90 us here) with 1 and with 2
+ * workers.
+ *
+ * Suite "fanout" (B3 of perf-anchors §5): one client (the C producer) keeps 8 or 64 requests
+ * in flight to a pool of 1 or 2 handler VMs (`--workers 1|2`) on 2 worker threads; the handler
+ * echoes its payload (`return ev.payload`), an int or the ~100 B JSON-RPC-like map. Besides
+ * req/s it reports the process's CPU use over the run (getrusage, what GNU time's %P prints).
+ *
+ * Output lines: name metric value unit runs median min   (value = median), plus "#" detail
+ * lines. Variants are interleaved: each round runs every variant once.
  */
+#include <sys/resource.h>
 #include <msgpack.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -107,10 +116,19 @@ static int cmp_u64(const void *a, const void *b)
 
 /* Waits for a reply to a call sent from the producer actor (registration, serve): polls. */
 typedef struct result {
-    double per_s, p50_us, p99_us;
+    double per_s, p50_us, p99_us, cpu_pct;
 } result;
 
+static double cpu_seconds(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
 static const char *TRIVIAL = "function(ev) return ev.payload.id end";
+static const char *ECHO_HANDLER = "function(ev) return ev.payload end";
 static const char *WORK =
     "function(ev) local out = {} for k, v in pairs(ev.payload.items) do "
     "out[#out + 1] = {key = string.upper(v.name), score = v.score * 2 + k, "
@@ -180,6 +198,7 @@ static result run_once(unsigned workers, const char *handler_src, const char *pa
     pthread_mutex_init(&p.mu, NULL);
     pthread_cond_init(&p.cv, NULL);
     p.self = ab_actor_spawn(rt, &producer_ops, &p, AB_ACTOR_WORKER);
+    double cpu0 = cpu_seconds();
     uint64_t t0 = ab_now_ns();
     m = ab_msg_new(AB_MSG_USER, 0);
     m->dst = p.self;
@@ -194,6 +213,7 @@ static result run_once(unsigned workers, const char *handler_src, const char *pa
     int finished = p.finished;
     pthread_mutex_unlock(&p.mu);
     uint64_t t1 = ab_now_ns();
+    double cpu1 = cpu_seconds();
     ab_rt_cancel_all(rt);
     ab_rt_destroy(rt);
     result r = {0};
@@ -205,6 +225,7 @@ static result run_once(unsigned workers, const char *handler_src, const char *pa
     if (done) {
         qsort(p.lat, done, sizeof *p.lat, cmp_u64);
         r.per_s = done / ((t1 - t0) / 1e9);
+        r.cpu_pct = 100.0 * (cpu1 - cpu0) / ((t1 - t0) / 1e9);
         r.p50_us = p.lat[done / 2] / 1e3;
         r.p99_us = p.lat[(size_t)(done * 0.99)] / 1e3;
     }
@@ -234,9 +255,17 @@ static void report(const char *name, const char *metric, const char *unit, doubl
     printf("%s %s %.1f %s %d %.1f %.1f\n", name, metric, med, unit, runs, med, best);
 }
 
+typedef struct variant {
+    const char *name;
+    unsigned workers;
+    const char *src, *payload;
+    unsigned n, inflight;
+} variant;
+
 int main(int argc, char **argv)
 {
     unsigned n = 100000, runs = 5, inflight = 64, limit = 30;
+    const char *suite = "bus";
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--n"))
             n = (unsigned)atoi(argv[i + 1]);
@@ -246,6 +275,8 @@ int main(int argc, char **argv)
             inflight = (unsigned)atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--limit"))
             limit = (unsigned)atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--suite"))
+            suite = argv[i + 1];
     }
     /* ~1 KB payload: 12 items with a name, a score and tags */
     char work[2048] = "{\"items\":[";
@@ -258,37 +289,56 @@ int main(int argc, char **argv)
         strcat(work, item);
     }
     strcat(work, "]}");
-    struct {
-        const char *name;
-        unsigned workers;
-        const char *src, *payload;
-        unsigned n;
-    } variants[] = {
-        {"bus_trivial_w1", 1, TRIVIAL, "{\"id\":7}", n},
-        {"bus_trivial_w2", 2, TRIVIAL, "{\"id\":7}", n},
-        {"bus_work_w1", 1, WORK, work, n / 4},
-        {"bus_work_w2", 2, WORK, work, n / 4},
+    /* the ~100 B table of perf-anchors §2 as JSON */
+    static const char *MAP = "{\"id\":12345,\"method\":\"echo\",\"params\":{\"text\":\"hello "
+                             "world from the mesh\",\"n\":12345,\"flag\":true}}";
+    variant bus[] = {
+        {"bus_trivial_w1", 1, TRIVIAL, "{\"id\":7}", n, inflight},
+        {"bus_trivial_w2", 2, TRIVIAL, "{\"id\":7}", n, inflight},
+        {"bus_work_w1", 1, WORK, work, n / 4, inflight},
+        {"bus_work_w2", 2, WORK, work, n / 4, inflight},
     };
-    enum { NV = 4 };
-    double rate[NV][16], p50[NV][16], p99[NV][16];
-    if (runs > 16)
-        runs = 16;
+    variant fanout[] = {
+        {"fanout_int_if64_w1", 1, ECHO_HANDLER, "7", n, 64},
+        {"fanout_int_if64_w2", 2, ECHO_HANDLER, "7", n, 64},
+        {"fanout_map_if64_w1", 1, ECHO_HANDLER, MAP, n, 64},
+        {"fanout_map_if64_w2", 2, ECHO_HANDLER, MAP, n, 64},
+        {"fanout_int_if8_w1", 1, ECHO_HANDLER, "7", n, 8},
+        {"fanout_int_if8_w2", 2, ECHO_HANDLER, "7", n, 8},
+        {"fanout_map_if8_w1", 1, ECHO_HANDLER, MAP, n, 8},
+        {"fanout_map_if8_w2", 2, ECHO_HANDLER, MAP, n, 8},
+    };
+    int is_fanout = !strcmp(suite, "fanout");
+    if (!is_fanout && strcmp(suite, "bus") != 0) {
+        fprintf(stderr, "bench_bus: unknown suite %s (bus or fanout)\n", suite);
+        return 2;
+    }
+    variant *vs = is_fanout ? fanout : bus;
+    int nv = is_fanout ? (int)(sizeof fanout / sizeof *fanout) : (int)(sizeof bus / sizeof *bus);
+    enum { MAXV = 8, MAXR = 16 };
+    double rate[MAXV][MAXR], p50[MAXV][MAXR], p99[MAXV][MAXR], cpu[MAXV][MAXR];
+    if (runs > MAXR)
+        runs = MAXR;
+    printf("# bench_bus: suite %s, n %u, runs %u, 2 worker threads\n", suite, n, runs);
     for (unsigned r = 0; r < runs; r++) { /* interleaved: every variant once per round */
-        for (int v = 0; v < NV; v++) {
-            result x = run_once(variants[v].workers, variants[v].src, variants[v].payload,
-                                variants[v].n, inflight, limit);
+        for (int v = 0; v < nv; v++) {
+            result x =
+                run_once(vs[v].workers, vs[v].src, vs[v].payload, vs[v].n, vs[v].inflight, limit);
             rate[v][r] = x.per_s;
             p50[v][r] = x.p50_us;
             p99[v][r] = x.p99_us;
-            printf("# %s run %u: %.0f events/s p50 %.1f us p99 %.1f us\n", variants[v].name, r,
-                   x.per_s, x.p50_us, x.p99_us);
+            cpu[v][r] = x.cpu_pct;
+            printf("# %s run %u: %.0f events/s p50 %.1f us p99 %.1f us cpu %.0f%%\n", vs[v].name, r,
+                   x.per_s, x.p50_us, x.p99_us, x.cpu_pct);
             fflush(stdout);
         }
     }
-    for (int v = 0; v < NV; v++) {
-        report(variants[v].name, "events/s", "ev/s", rate[v], (int)runs, 1);
-        report(variants[v].name, "p50", "us", p50[v], (int)runs, 0);
-        report(variants[v].name, "p99", "us", p99[v], (int)runs, 0);
+    for (int v = 0; v < nv; v++) {
+        report(vs[v].name, "events/s", "ev/s", rate[v], (int)runs, 1);
+        report(vs[v].name, "p50", "us", p50[v], (int)runs, 0);
+        report(vs[v].name, "p99", "us", p99[v], (int)runs, 0);
+        if (is_fanout)
+            report(vs[v].name, "cpu", "%", cpu[v], (int)runs, 1);
     }
     return 0;
 }

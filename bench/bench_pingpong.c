@@ -1,5 +1,6 @@
 /*
- * bench_pingpong.c - B1 of perf-anchors §5: request/reply between two Lua VM actors.
+ * bench_pingpong.c - B1 of perf-anchors §5: request/reply between two Lua VM actors, and B2:
+ * one-way sends from one VM actor to another that counts them.
  *
  * Each run creates a fresh runtime (2 worker threads by default) and two VM actors with the
  * `actor` API. VM B's script defines __ab_on_call(x) returning x and keeps serving after its
@@ -13,6 +14,12 @@
  *   table       the ~100 B map of perf-anchors §2 ({id, method, params={text, n, flag}})
  *   idle_int    500 calls, each after a 10 ms std.task.sleep; per-call latency p50/p99
  *   idle_table  same with the table payload
+ *   oneway_int  (B2, only when named) A sends N messages with actor.send(B, i) and ends with
+ *               a call returning B's count (skynet's `send` mode); msg/s, and the peak growth
+ *               of the process's resident memory during the run (VmHWM after resetting it via
+ *               /proc/self/clear_refs): the runtime's mailboxes are unbounded (no backpressure),
+ *               so this is what the queued messages cost
+ *   oneway_table same with the table payload
  *
  * Output: one line per metric, `name metric value unit runs median min` (value = median);
  * lines starting with '#' are per-run details. Per run we also record the runtime's park and
@@ -30,6 +37,7 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -47,7 +55,14 @@
 #define MAX_RUNS 64
 #define MAX_THREADS 64
 
-static const char *script_b = "function __ab_on_call(x) return x end\n";
+/* B echoes; it also counts what it receives (B2 one-way) and answers the count, resetting
+ * it, when called with a second argument. */
+static const char *script_b = "local seen = 0\n"
+                              "function __ab_on_call(x, q)\n"
+                              "  if q then local s = seen; seen = 0; return s end\n"
+                              "  seen = seen + 1\n"
+                              "  return x\n"
+                              "end\n";
 
 static const char *script_a =
     "local peer = math.tointeger(tonumber(os.getenv('AB_BENCH_PEER')))\n"
@@ -78,6 +93,24 @@ static const char *script_a =
     "    if now() - start > limit then break end\n"
     "  end\n"
     "  call(report, 'idle', #lat, now() - start, lat)\n"
+    "elseif mode == 'oneway' then\n"
+    "  local send = actor.send\n"
+    "  call(peer, 0, 'reset')\n"
+    "  local t0 = now()\n"
+    "  if payload == 'table' then\n"
+    "    for i = 1, n do\n"
+    "      send(peer, {id = i, method = 'echo',\n"
+    "                  params = {text = 'hello world from the mesh', n = i, flag = true}})\n"
+    "      if i & 1023 == 0 and now() - t0 > limit then break end\n"
+    "    end\n"
+    "  else\n"
+    "    for i = 1, n do\n"
+    "      send(peer, i)\n"
+    "      if i & 1023 == 0 and now() - t0 > limit then break end\n"
+    "    end\n"
+    "  end\n"
+    "  local got = call(peer, 0, 'count')\n"
+    "  call(report, 'oneway', got, now() - t0)\n"
     "else\n"
     "  local done = n\n"
     "  local t0 = now()\n"
@@ -101,6 +134,7 @@ static const char *script_a =
 typedef struct opts {
     long n;           /* round trips per throughput run */
     long idle_n;      /* calls per idle run */
+    long oneway_n;    /* messages per one-way run */
     double gap_ms;    /* idle gap */
     long warmup;      /* calls before the timed part */
     int runs;         /* repetitions */
@@ -271,6 +305,7 @@ typedef struct run_stats {
     double p50, p99; /* idle */
     ab_rt_stats st;
     double cpu_pct, top_share;
+    double peak_mb; /* one-way: growth of the resident set's high-water mark, MiB */
 } run_stats;
 
 static char script_dir[64];
@@ -332,6 +367,35 @@ static void spawn_vm(ab_rt *rt, const char *path, const char *name, ab_handle *o
     }
 }
 
+/* A /proc/self/status field in kB, or -1. */
+static long status_kb(const char *field)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f)
+        return -1;
+    char line[256];
+    long v = -1;
+    size_t n = strlen(field);
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, field, n) == 0 && line[n] == ':') {
+            v = atol(line + n + 1);
+            break;
+        }
+    fclose(f);
+    return v;
+}
+
+/* Returns freed heap to the kernel and resets VmHWM to the current VmRSS; 0 or -1. */
+static int reset_peak_rss(void)
+{
+    malloc_trim(0);
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (!f)
+        return -1;
+    int ok = fputs("5", f) >= 0;
+    return fclose(f) == 0 && ok ? 0 : -1;
+}
+
 static void send_run(ab_rt *rt, ab_handle h)
 {
     ab_msg *m = ab_msg_new(AB_MSG_RUN, 0);
@@ -342,8 +406,9 @@ static void send_run(ab_rt *rt, ab_handle h)
 static run_stats run_once(const opts *o, const char *variant)
 {
     int idle = strncmp(variant, "idle", 4) == 0;
+    int oneway = strncmp(variant, "oneway", 6) == 0;
     const char *payload = strstr(variant, "table") ? "table" : "int";
-    long n = idle ? o->idle_n : o->n;
+    long n = idle ? o->idle_n : oneway ? o->oneway_n : o->n;
 
     run_result r = {0};
     pthread_mutex_init(&r.mu, NULL);
@@ -360,7 +425,7 @@ static run_stats run_once(const opts *o, const char *variant)
     spawn_vm(rt, pb, "b.lua", &b, on_b_exit, NULL);
     set_env_long("AB_BENCH_PEER", (long)b);
     set_env_long("AB_BENCH_REPORT", (long)report);
-    setenv("AB_BENCH_MODE", idle ? "idle" : "rt", 1);
+    setenv("AB_BENCH_MODE", idle ? "idle" : oneway ? "oneway" : "rt", 1);
     setenv("AB_BENCH_PAYLOAD", payload, 1);
     set_env_long("AB_BENCH_N", n);
     set_env_long("AB_BENCH_WARMUP", o->warmup);
@@ -371,6 +436,7 @@ static run_stats run_once(const opts *o, const char *variant)
 
     thread_cpu c0, c1;
     ab_rt_stats s0, s1;
+    long rss0 = oneway && reset_peak_rss() == 0 ? status_kb("VmRSS") : -1;
     read_thread_cpu(&c0);
     ab_rt_get_stats(rt, &s0);
     uint64_t t0 = ab_now_ns();
@@ -392,6 +458,7 @@ static run_stats run_once(const opts *o, const char *variant)
         timed_out = pthread_cond_timedwait(&r.cv, &r.mu, &dl) == ETIMEDOUT;
     pthread_mutex_unlock(&r.mu);
     uint64_t t1 = ab_now_ns();
+    long hwm = rss0 >= 0 ? status_kb("VmHWM") : -1;
     read_thread_cpu(&c1);
     ab_rt_get_stats(rt, &s1);
 
@@ -411,6 +478,8 @@ static run_stats run_once(const opts *o, const char *variant)
     rs.seconds = r.seconds;
     rs.rate = r.seconds > 0 ? (double)r.done / r.seconds : 0;
     rs.us_rt = r.done > 0 ? r.seconds * 1e6 / (double)r.done : 0;
+    /* VmHWM is max(recorded peak, current RSS); below rss0 only if RSS shrank: no growth */
+    rs.peak_mb = rss0 >= 0 && hwm >= 0 ? (double)(hwm > rss0 ? hwm - rss0 : 0) / 1024.0 : -1;
     if (idle) {
         rs.p50 = percentile(r.lat_us, r.n_lat, 0.50);
         rs.p99 = percentile(r.lat_us, r.n_lat, 0.99);
@@ -453,13 +522,15 @@ static int is_variant(const char *list, const char *v)
         if (start && end)
             return 1;
     }
-    return strcmp(list, "all") == 0;
+    /* "all" is B1's four variants; the one-way ones run when named */
+    return strcmp(list, "all") == 0 && strncmp(v, "oneway", 6) != 0;
 }
 
 static int run_benchmarks(const opts *o)
 {
-    static const char *all[] = {"int", "table", "idle_int", "idle_table"};
-    enum { NV = 4 };
+    static const char *all[] = {"int",        "table",      "idle_int",
+                                "idle_table", "oneway_int", "oneway_table"};
+    enum { NV = 6 };
     run_stats rs[NV][MAX_RUNS];
     int failed = 0;
     for (int run = 0; run < o->runs; run++) {
@@ -469,7 +540,13 @@ static int run_benchmarks(const opts *o)
             run_stats *s = &rs[v][run];
             *s = run_once(o, all[v]);
             failed |= !s->ok;
-            if (strncmp(all[v], "idle", 4) == 0)
+            if (strncmp(all[v], "oneway", 6) == 0)
+                printf("# %s run %d: %.0f msg/s (%ld msgs in %.3f s) peak rss +%.1f MiB parks "
+                       "%llu wakes %llu cpu %.0f%% busiest-thread %.0f%%\n",
+                       all[v], run + 1, s->rate, s->done, s->seconds, s->peak_mb,
+                       (unsigned long long)s->st.parks, (unsigned long long)s->st.wakes, s->cpu_pct,
+                       100 * s->top_share);
+            else if (strncmp(all[v], "idle", 4) == 0)
                 printf("# pingpong_%s run %d: p50 %.1f us p99 %.1f us (%ld calls) parks %llu "
                        "wakes %llu io_wakes %llu\n",
                        all[v], run + 1, s->p50, s->p99, s->done, (unsigned long long)s->st.parks,
@@ -489,7 +566,8 @@ static int run_benchmarks(const opts *o)
         if (!is_variant(o->variants, all[v]))
             continue;
         char name[64];
-        snprintf(name, sizeof name, "pingpong_%s", all[v]);
+        int ow = strncmp(all[v], "oneway", 6) == 0;
+        snprintf(name, sizeof name, "%s%s", ow ? "" : "pingpong_", all[v]);
         double a[MAX_RUNS], b[MAX_RUNS], c[MAX_RUNS], d[MAX_RUNS], e[MAX_RUNS];
         for (int i = 0; i < o->runs; i++) {
             run_stats *s = &rs[v][i];
@@ -500,7 +578,20 @@ static int run_benchmarks(const opts *o)
             d[i] = (double)s->st.parks / (double)iters;
             e[i] = 100 * s->top_share;
         }
-        if (strncmp(all[v], "idle", 4) == 0) {
+        if (ow) {
+            for (int i = 0; i < o->runs; i++) {
+                run_stats *s = &rs[v][i];
+                b[i] = s->peak_mb;
+                d[i] = s->cpu_pct;
+            }
+            summary(name, "throughput", "msg/s", a, o->runs);
+            summary(name, "peak_rss_growth", "MiB", b, o->runs);
+            double worst = b[0];
+            for (int i = 1; i < o->runs; i++)
+                worst = b[i] > worst ? b[i] : worst;
+            printf("%s peak_rss_growth_max %.6g MiB 1 %.6g %.6g\n", name, worst, worst, worst);
+            summary(name, "cpu", "%", d, o->runs);
+        } else if (strncmp(all[v], "idle", 4) == 0) {
             summary(name, "p50", "us", a, o->runs);
             summary(name, "p99", "us", b, o->runs);
             summary(name, "wakes_per_call", "wakes", c, o->runs);
@@ -525,9 +616,10 @@ static double cachegrind_irefs(const opts *o, const char *variant, long n)
     char cmd[1024];
     snprintf(cmd, sizeof cmd,
              "valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file=/dev/null "
-             "'%s' --raw --runs 1 --threads %d --variant %s --n %ld --warmup %ld --limit %g "
+             "'%s' --raw --runs 1 --threads %d --variant %s --n %ld --oneway-n %ld --warmup %ld "
+             "--limit %g "
              "2>&1 >/dev/null",
-             self_exe, o->threads, variant, n, o->warmup, o->limit_s * 20);
+             self_exe, o->threads, variant, n, n, o->warmup, o->limit_s * 20);
     FILE *p = popen(cmd, "r");
     if (!p)
         return -1;
@@ -557,10 +649,10 @@ static double cachegrind_irefs(const opts *o, const char *variant, long n)
 
 static int run_cachegrind(const opts *o)
 {
-    static const char *vs[] = {"int", "table"};
+    static const char *vs[] = {"int", "table", "oneway_int"};
     int failed = 0;
-    for (int v = 0; v < 2; v++) {
-        if (!is_variant(o->variants, vs[v]) && strcmp(o->variants, "int,table") != 0)
+    for (int v = 0; v < 3; v++) {
+        if (!is_variant(o->variants, vs[v]))
             continue;
         double i1 = cachegrind_irefs(o, vs[v], o->cg_n1);
         double i2 = cachegrind_irefs(o, vs[v], o->cg_n2);
@@ -569,9 +661,11 @@ static int run_cachegrind(const opts *o)
             continue;
         }
         double per = (i2 - i1) / (double)(o->cg_n2 - o->cg_n1);
-        printf("# pingpong_%s cachegrind: n=%ld -> %.0f I refs, n=%ld -> %.0f I refs\n", vs[v],
-               o->cg_n1, i1, o->cg_n2, i2);
-        printf("pingpong_%s instructions %.0f instr/RT 1 %.0f %.0f\n", vs[v], per, per, per);
+        int ow = strncmp(vs[v], "oneway", 6) == 0;
+        printf("# %s%s cachegrind: n=%ld -> %.0f I refs, n=%ld -> %.0f I refs\n",
+               ow ? "" : "pingpong_", vs[v], o->cg_n1, i1, o->cg_n2, i2);
+        printf("%s%s instructions %.0f %s 1 %.0f %.0f\n", ow ? "" : "pingpong_", vs[v], per,
+               ow ? "instr/msg" : "instr/RT", per, per);
         fflush(stdout);
     }
     return failed;
@@ -582,8 +676,10 @@ static int run_cachegrind(const opts *o)
 static void usage(void)
 {
     fprintf(stderr,
-            "usage: bench_pingpong [--n N] [--idle-n N] [--gap-ms MS] [--runs R] [--threads T]\n"
-            "                      [--variant int,table,idle_int,idle_table|all] [--limit SECS]\n"
+            "usage: bench_pingpong [--n N] [--idle-n N] [--oneway-n N] [--gap-ms MS] [--runs R]\n"
+            "                      [--threads T] [--limit SECS]\n"
+            "                      [--variant int,table,idle_int,idle_table,oneway_int,\n"
+            "                                 oneway_table|all (= the first four)]\n"
             "                      [--warmup N] [--spin-us US] [--batch N] [--quick]\n"
             "                      [--cachegrind [--cg-n1 N] [--cg-n2 N]]\n");
     exit(2);
@@ -594,6 +690,7 @@ int main(int argc, char **argv)
     opts o = {
         .n = 200000,
         .idle_n = 500,
+        .oneway_n = 400000,
         .gap_ms = 10,
         .warmup = 1000,
         .runs = 5,
@@ -618,6 +715,8 @@ int main(int argc, char **argv)
             o.n = atol(v);
         else if (ARG("--idle-n"))
             o.idle_n = atol(v);
+        else if (ARG("--oneway-n"))
+            o.oneway_n = atol(v);
         else if (ARG("--gap-ms"))
             o.gap_ms = atof(v);
         else if (ARG("--runs"))
@@ -645,14 +744,15 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--quick") == 0) {
             o.n = 20000;
             o.idle_n = 50;
+            o.oneway_n = 40000;
             o.cg_n1 = 2000;
             o.cg_n2 = 6000;
         } else
             usage();
 #undef ARG
     }
-    if (o.runs < 1 || o.runs > MAX_RUNS || o.n < 1 || o.idle_n < 1 || o.threads < 1 ||
-        o.cg_n2 <= o.cg_n1 || o.limit_s <= 0)
+    if (o.runs < 1 || o.runs > MAX_RUNS || o.n < 1 || o.idle_n < 1 || o.oneway_n < 1 ||
+        o.threads < 1 || o.cg_n2 <= o.cg_n1 || o.limit_s <= 0)
         usage();
 
     strcpy(script_dir, "/tmp/ab_bench_pp.XXXXXX");
@@ -672,9 +772,9 @@ int main(int argc, char **argv)
             o.variants = "int,table";
         failed = run_cachegrind(&o);
     } else {
-        printf("# bench_pingpong: threads %d, n %ld, idle %ld calls every %g ms, runs %d, limit "
-               "%g s\n",
-               o.threads, o.n, o.idle_n, o.gap_ms, o.runs, o.limit_s);
+        printf("# bench_pingpong: threads %d, n %ld, idle %ld calls every %g ms, one-way %ld, runs "
+               "%d, limit %g s\n",
+               o.threads, o.n, o.idle_n, o.gap_ms, o.oneway_n, o.runs, o.limit_s);
         failed = run_benchmarks(&o);
     }
     unlink(pa);

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # bench_startup.sh - whole-process start-up of `agent-block run hello.lua` next to two floors
 # measured in the same run: `lua5.4 hello.lua` and bench_linkfloor (a do-nothing C program
-# linked against every library agent-block uses, running hello.lua in a bare lua_State).
+# linked against every library agent-block uses, running hello.lua in a bare lua_State); and
+# `agent-block run --workers 8 hello.lua` (B6: ready with 8 handler VMs, which the host creates
+# before the script VM runs hello.lua, then exit).
 #
 # Usage: bench/bench_startup.sh [--quick]      (BUILD=build dir, default "build";
 #                                               OUT=results dir, default "$BUILD/bench-results")
@@ -11,7 +13,7 @@
 # `date +%s%N` (adds the fork/exec cost of bash, the same for all three).
 # Output: `name metric value unit runs median min` lines (value = median over rounds):
 #   startup_<cmd> median|mean|min ms    - per-round hyperfine statistics
-#   startup_ratio ab_over_linkfloor|ab_over_lua x  - per-round ratio of medians
+#   startup_ratio ab_over_linkfloor|ab_over_lua|ab8_over_ab x  - per-round ratio of medians
 # A hard limit (LIMIT seconds, default 120) bounds the whole script. NO_HYPERFINE=1 forces the
 # fallback loop.
 set -euo pipefail
@@ -37,7 +39,8 @@ done
 command -v lua5.4 >/dev/null || { echo "bench_startup: lua5.4 not installed" >&2; exit 1; }
 mkdir -p "$OUT"
 
-declare -A CMD=([ab]="$AB run $HELLO" [lua]="lua5.4 $HELLO" [floor]="$FLOOR $HELLO")
+declare -A CMD=([ab]="$AB run $HELLO" [lua]="lua5.4 $HELLO" [floor]="$FLOOR $HELLO"
+    [ab8]="$AB run --workers 8 $HELLO")
 # samples: one "key round median mean min" line per command and round (seconds)
 SAMPLES=$OUT/startup_samples.txt
 : >"$SAMPLES"
@@ -89,9 +92,9 @@ else
 fi
 for ((r = 1; r <= ROUNDS; r++)); do
     if ((r % 2)); then
-        $runner $r ab lua floor
+        $runner $r ab lua floor ab8
     else
-        $runner $r floor lua ab
+        $runner $r ab8 floor lua ab
     fi
 done
 
@@ -108,9 +111,10 @@ function line(name, metric, unit, a, n, scale,    m, i, c) {
 }
 { med[$1, $2] = $3; mean[$1, $2] = $4; mn[$1, $2] = $5 }
 END {
-    split("ab lua floor", keys, " ")
+    split("ab lua floor ab8", keys, " ")
     names["ab"] = "agent_block"; names["lua"] = "lua5.4"; names["floor"] = "linkfloor"
-    for (k = 1; k <= 3; k++) {
+    names["ab8"] = "agent_block_workers8"
+    for (k = 1; k <= 4; k++) {
         key = keys[k]
         for (r = 1; r <= rounds; r++) { a[r] = med[key, r]; b[r] = mean[key, r]; c[r] = mn[key, r] }
         line("startup_" names[key], "median", "ms", a, rounds, 1000)
@@ -119,7 +123,9 @@ END {
     }
     for (r = 1; r <= rounds; r++) {
         x[r] = med["ab", r] / med["floor", r]; y[r] = med["ab", r] / med["lua", r]
+        z[r] = med["ab8", r] / med["ab", r]
     }
     line("startup_ratio", "ab_over_linkfloor", "x", x, rounds, 1)
     line("startup_ratio", "ab_over_lua", "x", y, rounds, 1)
+    line("startup_ratio", "ab8_over_ab", "x", z, rounds, 1)
 }' "$SAMPLES"

@@ -5,7 +5,8 @@
  *           AB_MSG_REPLY     reply to a fiber's async call (by session); late replies dropped
  *           AB_MSG_WAKE      run fibers that became ready (self-sent, coalesced)
  *           AB_MSG_CALL_LUA  (call) run global __ab_on_call(args...) in a new fiber and reply
- *                            with its return values (msgpack) or its error text
+ *                            with its return values (msgpack) or its error text; without
+ *                            AB_MSG_F_CALL (actor.send) the same, answering nothing
  *           AB_MSG_CALL_CANCEL  drop the fiber of the sender's CALL_LUA with the same session
  *                            at its suspension point (as sched.kill: to-be-closed variables
  *                            are closed, a pending async call's on_drop runs); the call is
@@ -441,6 +442,13 @@ static void finish_call(ab_vm *vm, fiber *f, int status, int nres)
 {
     ab_msg *req = f->call;
     f->call = NULL;
+    if (!(req->flags & AB_MSG_F_CALL)) { /* actor.send: nobody waits for an answer */
+        if (status != LUA_OK)
+            ab_log(AB_LOG_WARN, "agent_block::vm", "error in a sent message's handler: %s",
+                   lua_tostring(f->co, -1) ? lua_tostring(f->co, -1) : "?");
+        ab_msg_free(req);
+        return;
+    }
     if (status != LUA_OK) {
         const char *msg = lua_tostring(f->co, -1);
         ab_reply_error(vm->rt, req, AB_EINVAL, msg ? msg : "error object is not a string");
@@ -882,6 +890,27 @@ static int l_actor_call_timeout(lua_State *L)
     return actor_call(L, 2, ms);
 }
 
+/* actor.send(handle, ...): sends AB_MSG_CALL_LUA without the call flag; the callee runs
+ * __ab_on_call(...) and answers nothing. Never waits; raises only on unencodable values. */
+static int l_actor_send(lua_State *L)
+{
+    lua_Integer h = luaL_checkinteger(L, 1);
+    ab_vm *vm = ab_vm_from_lua(L);
+    ab_buf b;
+    ab_buf_init(&b);
+    const char *err = NULL;
+    if (ab_mpack_encode_lua(L, 2, lua_gettop(L) - 1, &b, &err) != 0) {
+        ab_buf_free(&b);
+        return luaL_error(L, "actor.send: %s", err);
+    }
+    ab_msg *m = ab_msg_with_body(AB_MSG_CALL_LUA, b.data, b.len);
+    ab_buf_free(&b);
+    m->src = vm->self;
+    m->dst = (ab_handle)h;
+    ab_send(vm->rt, m);
+    return 0;
+}
+
 static int l_actor_self(lua_State *L)
 {
     lua_pushinteger(L, ab_vm_from_lua(L)->self);
@@ -894,12 +923,11 @@ static const luaL_Reg sched_funcs[] = {
     {"now", l_now},     {"check", l_check}, {"warn", l_warn},         {NULL, NULL},
 };
 
-/* The `actor` global of VMs created with actor_api (benchmarks, embedders): call another VM
- * actor by handle; the callee runs its global __ab_on_call(...). */
+/* The `actor` global of VMs created with actor_api (benchmarks, embedders): call or send to
+ * another VM actor by handle; the callee runs its global __ab_on_call(...). */
 static const luaL_Reg actor_funcs[] = {
-    {"call", l_actor_call},
-    {"call_timeout", l_actor_call_timeout},
-    {"self", l_actor_self},
+    {"call", l_actor_call}, {"call_timeout", l_actor_call_timeout},
+    {"send", l_actor_send}, {"self", l_actor_self},
     {NULL, NULL},
 };
 

@@ -34,7 +34,7 @@ typedef struct ab_vm_config {
     const char *agent_id;   /* own mesh id, "" without relay */
     size_t memory_limit;    /* bytes, 0 = unlimited */
     unsigned step_limit_ms; /* 0 = unlimited */
-    int actor_api;          /* 1: global `actor` with call(handle, ...) and self() */
+    int actor_api;          /* 1: global `actor` with call, call_timeout, send and self */
     /* Store actors behind std.kv / std.sql / std.ts (store.h); 0 = none (those functions
      * then raise "std.<kv|sql|ts>: no store in this VM"). */
     ab_handle kv, sql, ts;

@@ -2,8 +2,8 @@
  * test_vm.c - the Lua VM actor through ab_vm_spawn (as host.c uses it), with small scripts
  * written to a temporary directory: how a run ends (success, runtime/syntax error, missing
  * file), the memory ceiling, the step limit with the watchdog, cancellation of a busy VM, and
- * VM-to-VM calls with the actor API (handles passed through the environment, as the benchmark
- * does).
+ * VM-to-VM calls and one-way sends with the actor API (handles passed through the environment, as
+ * the benchmark does).
  *
  * Results come back through on_exit (and a C probe actor for "the script got this far"), awaited
  * on a condition variable with a deadline.
@@ -368,6 +368,49 @@ static void test_actor_call_between_vms(void **state)
     rec_free(&rb);
 }
 
+/* actor.send: one-way, in order, nothing answered; a handler error is not the sender's. */
+static void test_actor_send_between_vms(void **state)
+{
+    (void)state;
+    ab_rt *rt = rt_new();
+    vm_opts o = {.actor_api = 1};
+    exit_rec ra = {0}, rb = {0};
+    ab_handle b = spawn_vm(rt,
+                           script("counter.lua", "local n, sum, last = 0, 0, 0\n"
+                                                 "function __ab_on_call(x)\n"
+                                                 "  if x == 'count' then return n, sum, last end\n"
+                                                 "  if x == 'boom' then error('boom') end\n"
+                                                 "  if x ~= last + 1 then error('order') end\n"
+                                                 "  n, sum, last = n + 1, sum + x, x\n"
+                                                 "end\n"),
+                           &o, &rb);
+    char env[32];
+    snprintf(env, sizeof env, "%u", b);
+    setenv("AB_TEST_B", env, 1);
+    ab_handle a = spawn_vm(
+        rt,
+        script("sender.lua", "local B = tonumber(os.getenv('AB_TEST_B'))\n"
+                             "assert(select('#', actor.send(B, 1)) == 0)\n"
+                             "actor.send(B, 'boom')\n"
+                             "for i = 2, 1000 do actor.send(B, i) end\n"
+                             "local n, sum, last = actor.call(B, 'count')\n"
+                             "if n ~= 1000 or sum ~= 500500 or last ~= 1000 then\n"
+                             "  error(string.format('got %s %s %s', n, sum, last))\n"
+                             "end\n"
+                             "local ok, e = pcall(actor.send, B, print)\n"
+                             "assert(not ok and tostring(e):find('actor.send: ', 1, true), e)\n"),
+        &o, &ra);
+    start_vm(rt, b);
+    start_vm(rt, a);
+    int ok = wait_flag(&ra.done, 1, WAIT_MS);
+    ab_rt_destroy(rt);
+    assert_true(ok);
+    if (ra.status != AB_RUN_OK)
+        fail_msg("sender ended %d: %s", ra.status, ra.msg ? ra.msg : "");
+    rec_free(&ra);
+    rec_free(&rb);
+}
+
 static void test_actor_call_to_missing_handle(void **state)
 {
     (void)state;
@@ -423,6 +466,7 @@ int main(void)
         cmocka_unit_test(test_step_limit),
         cmocka_unit_test(test_cancel_busy_vm),
         cmocka_unit_test(test_actor_call_between_vms),
+        cmocka_unit_test(test_actor_send_between_vms),
         cmocka_unit_test(test_actor_call_to_missing_handle),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
