@@ -167,7 +167,7 @@ struct relay {
     struct {
         uint64_t routed, buffered, flushed, dropped[D_NREASONS], auth_ok, auth_fail, conns_total,
             conns_refused, conns_closed_proto, auth_timeouts, reaped, superseded, bytes_in,
-            bytes_out;
+            bytes_out, verify_batches, verify_records;
     } st;
 };
 
@@ -284,7 +284,8 @@ static void log_stats(relay *r)
            "routed=%llu buffered=%llu flushed=%llu dropped=%llu invalid=%llu from_mismatch=%llu "
            "bad_signature=%llu rate_limited=%llu buffer_full=%llu expired=%llu write_failed=%llu "
            "auth_ok=%llu auth_fail=%llu auth_timeouts=%llu reaped=%llu superseded=%llu "
-           "refused=%llu protocol_closes=%llu bytes_in=%llu bytes_out=%llu",
+           "refused=%llu protocol_closes=%llu bytes_in=%llu bytes_out=%llu verify_batches=%llu "
+           "verify_records=%llu",
            r->routes.n, r->nconns, r->buffers.n, r->buffered_bytes,
            (unsigned long long)r->st.routed, (unsigned long long)r->st.buffered,
            (unsigned long long)r->st.flushed, (unsigned long long)dropped_total(r),
@@ -296,7 +297,8 @@ static void log_stats(relay *r)
            (unsigned long long)r->st.auth_timeouts, (unsigned long long)r->st.reaped,
            (unsigned long long)r->st.superseded, (unsigned long long)r->st.conns_refused,
            (unsigned long long)r->st.conns_closed_proto, (unsigned long long)r->st.bytes_in,
-           (unsigned long long)r->st.bytes_out);
+           (unsigned long long)r->st.bytes_out, (unsigned long long)r->st.verify_batches,
+           (unsigned long long)r->st.verify_records);
 }
 
 static char *metrics_text(relay *r)
@@ -689,6 +691,7 @@ static void flush_batch(relay *r, unsigned w)
     m->dst = r->verify[w];
     b->len = 0;
     r->npend--;
+    r->st.verify_batches++;
     ab_send(r->rt, m);
 }
 
@@ -721,6 +724,7 @@ static void submit(conn *c, int kind, const char *text, size_t len)
     ab_buf_append(b, text, len);
     c->inflight++;
     c->inflight_bytes += len;
+    r->st.verify_records++;
     if (b->len >= BATCH_BYTES)
         flush_batch(r, c->verifier);
 }
