@@ -7,15 +7,16 @@
  * periodic counters). It moves bytes, parses the auth hello (to learn the claimed AgentId),
  * routes and writes. Everything that costs CPU per message - the JSON parse, canonicalisation
  * and Ed25519 verification of every envelope (~70 µs), and the auth response's signature -
- * runs in K verify actors (AB_ACTOR_WORKER, K = worker threads, `--threads`).
+ * runs in K verify actors (relay_verify.c; AB_ACTOR_WORKER, K = worker threads, `--threads`).
+ * The workers park after 1 µs idle instead of the runtime's 50 µs spin (see ab_relay_run).
  *
  * Order: each sender's AgentId is hashed onto one verify actor, which handles its records in
  * mailbox order and sends them back in that order, so per-sender order holds (also across a
  * reconnect of the same agent). Batching: frames read in one loop iteration are appended to
  * one pending batch per verify actor, flushed as one message in the loop's check phase; the
  * verify actor fills the verdicts into that same allocation and sends it back (one message,
- * one coalesced uv_async wake-up per batch, no copy). Batch records are a packed binary
- * layout (struct rec, then the text), not msgpack: both ends are in this file.
+ * one coalesced uv_async wake-up per batch, no copy). The record layout is in
+ * relay_verify.h (binary, not msgpack: both ends are in this program).
  *
  * Results: the relay actor (AB_ACTOR_IO) rate-limits, routes or buffers each verified
  * envelope in order. An envelope is routed even when its sender's connection closed after
@@ -43,6 +44,7 @@
 #include "core/log.h"
 #include "mesh/envelope.h"
 #include "mesh/mjson.h"
+#include "mesh/relay_verify.h"
 #include "mesh/smap.h"
 #include "mesh/ws.h"
 
@@ -53,26 +55,6 @@
 
 /* C_VERIFYING: the auth response is with a verify actor; the socket is not read meanwhile. */
 enum { C_WS = 0, C_HELLO, C_RESPONSE, C_VERIFYING, C_AUTHED, C_CLOSING };
-
-/* Relay-private messages between the relay actor and its verify actors. */
-enum {
-    MSG_VERIFY = AB_MSG_USER + 1, /* relay -> verify actor: a batch of records */
-    MSG_VERIFIED,                 /* verify actor -> relay: the same batch, verdicts filled */
-};
-enum { R_ENV = 1, R_AUTH };
-
-/* One record of a batch body: this header (copied in and out with memcpy: the body has no
- * alignment guarantee), then len bytes of text. */
-typedef struct rec {
-    uint64_t serial;                /* the sending connection */
-    uint32_t len;                   /* text bytes after the header */
-    uint8_t kind;                   /* R_ENV or R_AUTH */
-    uint8_t verdict;                /* out: 0 ok; R_ENV: D_* + 1; R_AUTH: 1 = refused */
-    const char *err;                /* out: static text (invalid envelope, auth error) */
-    char agent[AB_MESH_ID_LEN + 1]; /* in: the sender (R_AUTH: the AgentId it claims) */
-    char aux[AB_MESH_ID_LEN + 1];   /* in: R_AUTH the nonce; out: R_ENV the envelope's `to` */
-    char note[AB_MESH_ID_LEN + 1];  /* out: drop detail (the forged from, or the id) */
-} rec;
 
 enum {
     D_INVALID, /* not an envelope */
@@ -142,7 +124,7 @@ typedef struct connmap {
 struct relay {
     ab_relay_config c;
     ab_rt *rt;
-    ab_handle self;    /* the relay actor (I/O): receives MSG_VERIFIED */
+    ab_handle self;    /* the relay actor (I/O): receives AB__RELAY_VERIFIED */
     ab_handle *verify; /* the verify actors */
     ab_buf *pend;      /* per verify actor: records not yet sent */
     unsigned nverify;
@@ -686,7 +668,7 @@ static void on_first(conn *c, const char *text, size_t len)
 static void flush_batch(relay *r, unsigned w)
 {
     ab_buf *b = &r->pend[w];
-    ab_msg *m = ab_msg_with_body(MSG_VERIFY, b->data, b->len);
+    ab_msg *m = ab_msg_with_body(AB__RELAY_VERIFY, b->data, b->len);
     m->src = r->self;
     m->dst = r->verify[w];
     b->len = 0;
@@ -709,13 +691,13 @@ static void on_check(uv_check_t *h)
 static void submit(conn *c, int kind, const char *text, size_t len)
 {
     relay *r = c->r;
-    rec h;
+    ab__relay_rec h;
     memset(&h, 0, sizeof h);
     h.serial = c->serial;
     h.len = (uint32_t)len;
     h.kind = (uint8_t)kind;
     memcpy(h.agent, c->agent, sizeof h.agent);
-    if (kind == R_AUTH)
+    if (kind == AB__REC_AUTH)
         memcpy(h.aux, c->nonce, sizeof h.aux);
     ab_buf *b = &r->pend[c->verifier];
     if (b->len == 0)
@@ -729,114 +711,14 @@ static void submit(conn *c, int kind, const char *text, size_t len)
         flush_batch(r, c->verifier);
 }
 
-typedef struct verifier {
-    ab_rt *rt;
-    ab_handle self, relay;
-    ab_buf canon; /* reused for the canonical bytes */
-} verifier;
-
-/* Worker: the AuthResponse must name the claimed AgentId and sign the nonce with it. */
-static void verify_auth(rec *h, const char *text)
-{
-    ab_mj_doc *d = NULL;
-    const char *agent = NULL, *sig = NULL;
-    size_t an = 0, sn = 0;
-    if (ab_mj_parse(text, h->len, &d) == 0 && ab_mj_root(d)->type == AB_MJ_OBJECT) {
-        agent = str_of(ab_mj_root(d), "agent_id", &an);
-        sig = str_of(ab_mj_root(d), "signature", &sn);
-    }
-    const char *err = NULL;
-    unsigned char pk[32], raw[128];
-    if (!agent || !sig)
-        err = "no response";
-    else if (an != strlen(h->agent) || memcmp(agent, h->agent, an) != 0)
-        err = "agent_id mismatch";
-    else if (ab_mesh_id_decode(agent, an, pk) != 0 || crypto_core_ed25519_is_valid_point(pk) != 1)
-        err = "bad agent_id: invalid public key";
-    else if (sn > 170 || ab_mesh_unb64(sig, sn, raw, sizeof raw) < 0)
-        err = "bad sig base64: invalid encoding";
-    else if (ab_mesh_unb64(sig, sn, raw, sizeof raw) != 64)
-        err = "signature must be 64 bytes";
-    else if (crypto_sign_verify_detached(raw, (const unsigned char *)h->aux, strlen(h->aux), pk) !=
-             0)
-        err = "nonce signature invalid: signature error";
-    ab_mj_free(d);
-    h->verdict = err != NULL;
-    h->err = err;
-}
-
-/* Worker: parse, sender check, signature (as ab_mesh_env_verify, canonical bytes in a reused
- * buffer). */
-static void verify_env(verifier *v, rec *h, const char *text)
-{
-    ab_mesh_env e;
-    const char *err = "invalid envelope";
-    if (ab_mesh_env_parse(text, h->len, &e, &err) != 0) {
-        h->verdict = D_INVALID + 1;
-        h->err = err;
-        return;
-    }
-    memcpy(h->aux, e.to, sizeof h->aux);
-    unsigned char pk[32];
-    if (strcmp(e.from, h->agent) != 0) {
-        h->verdict = D_SPOOF + 1;
-        memcpy(h->note, e.from, sizeof h->note);
-    } else {
-        v->canon.len = 0;
-        ab_mesh_env_canonical(&e, &v->canon);
-        if (ab_mesh_id_decode(e.from, AB_MESH_ID_LEN, pk) != 0 ||
-            ab_mesh_verify_b64(pk, e.signature, AB_MESH_SIG_LEN, v->canon.data, v->canon.len) !=
-                0) {
-            h->verdict = D_BADSIG + 1;
-            memcpy(h->note, e.id, sizeof e.id);
-        }
-    }
-    ab_mesh_env_free(&e);
-}
-
-/* Verify actor: fills the verdicts into the batch and sends the same allocation back. */
-static void verifier_handle(ab_actor *self, ab_msg *m)
-{
-    verifier *v = ab_actor_ud(self);
-    if (m->type != MSG_VERIFY)
-        return;
-    rec h;
-    for (size_t off = 0; off + sizeof h <= m->len; off += sizeof h + h.len) {
-        memcpy(&h, m->body + off, sizeof h);
-        AB_ASSERT(h.len <= m->len - off - sizeof h);
-        if (h.kind == R_AUTH)
-            verify_auth(&h, m->body + off + sizeof h);
-        else
-            verify_env(v, &h, m->body + off + sizeof h);
-        memcpy(m->body + off, &h, sizeof h);
-    }
-    ab_msg_keep(self);
-    m->next = NULL;
-    m->type = MSG_VERIFIED;
-    m->src = v->self;
-    m->dst = v->relay;
-    ab_send(v->rt, m);
-}
-
-static void verifier_destroy(ab_actor *self)
-{
-    verifier *v = ab_actor_ud(self);
-    ab_buf_free(&v->canon);
-    free(v);
-}
-
-static const ab_actor_ops verifier_ops = {
-    .name = "relay_verify",
-    .handle = verifier_handle,
-    .destroy = verifier_destroy,
-};
-
 /* I/O thread: a verified envelope from agent `from`: rate limit, then route or buffer. */
-static void on_verified_env(relay *r, const rec *h, const char *text)
+static void on_verified_env(relay *r, const ab__relay_rec *h, const char *text)
 {
     const char *to = h->aux[0] ? h->aux : NULL;
-    if (h->verdict) {
-        int reason = h->verdict - 1;
+    if (h->verdict != AB__V_OK) {
+        int reason = h->verdict == AB__V_INVALID ? D_INVALID
+                     : h->verdict == AB__V_SPOOF ? D_SPOOF
+                                                 : D_BADSIG;
         drop(r, reason, h->agent, to, reason == D_INVALID ? h->err : h->note);
         return;
     }
@@ -863,9 +745,9 @@ static void feed(conn *c, const char *data, size_t n);
 static void relay_handle(ab_actor *self, ab_msg *m)
 {
     relay *r = ab_actor_ud(self);
-    if (m->type != MSG_VERIFIED)
+    if (m->type != AB__RELAY_VERIFIED)
         return;
-    rec h;
+    ab__relay_rec h;
     for (size_t off = 0; off + sizeof h <= m->len; off += sizeof h + h.len) {
         memcpy(&h, m->body + off, sizeof h);
         const char *text = m->body + off + sizeof h;
@@ -874,10 +756,10 @@ static void relay_handle(ab_actor *self, ab_msg *m)
             c->inflight--;
             c->inflight_bytes -= h.len;
         }
-        if (h.kind == R_ENV) {
+        if (h.kind == AB__REC_ENV) {
             on_verified_env(r, &h, text);
         } else if (c && c->state == C_VERIFYING) {
-            auth_result(c, h.verdict == 0, h.err);
+            auth_result(c, h.verdict == AB__V_OK, h.err);
             if (c->state == C_AUTHED)
                 feed(c, "", 0); /* frames that arrived behind the auth response */
         } else {
@@ -899,13 +781,13 @@ static const ab_actor_ops relay_ops = {
 static void on_response(conn *c, const char *text, size_t len)
 {
     c->state = C_VERIFYING;
-    submit(c, R_AUTH, text, len);
+    submit(c, AB__REC_AUTH, text, len);
     update_reading(c);
 }
 
 static void on_envelope(conn *c, const char *text, size_t len)
 {
-    submit(c, R_ENV, text, len);
+    submit(c, AB__REC_ENV, text, len);
 }
 
 static int on_frame(void *ud, int op, const char *data, size_t len)
@@ -1337,12 +1219,8 @@ int ab_relay_run(const ab_relay_config *cfg)
     r->pend = ab_xcalloc(r->nverify, sizeof *r->pend);
     r->self = ab_actor_spawn(r->rt, &relay_ops, r, AB_ACTOR_IO);
     for (unsigned i = 0; i < r->nverify; i++) {
-        verifier *v = ab_xcalloc(1, sizeof *v);
-        v->rt = r->rt;
-        v->relay = r->self;
-        ab_buf_init(&v->canon);
         ab_buf_init(&r->pend[i]);
-        r->verify[i] = v->self = ab_actor_spawn(r->rt, &verifier_ops, v, AB_ACTOR_WORKER);
+        r->verify[i] = ab__relay_verify_spawn(r->rt, r->self);
     }
     AB_ASSERT(ab_rt_io_call(r->rt, io_start, r) == 0);
     pthread_mutex_lock(&r->mu);
