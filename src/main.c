@@ -67,6 +67,7 @@ int main(int argc, char **argv)
             ab_relay_config_default(&rc_cfg);
             if (cli.listen_addr)
                 rc_cfg.listen = cli.listen_addr;
+            rc_cfg.threads = cli.config.threads;
             rc = ab_relay_run(&rc_cfg);
             break;
         }

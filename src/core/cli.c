@@ -74,7 +74,7 @@ static const flag flags[N_FLAGS] = {
     [F_PROMPT_FILE] = {"prompt-file", 0, "PROMPT_FILE", NULL, C_RUN},
     [F_CONTEXT_FILE] = {"context-file", 0, "CONTEXT_FILE", NULL, C_RUN},
     [F_WORKERS] = {"workers", 0, "N", NULL, C_RUN},
-    [F_THREADS] = {"threads", 0, "T", NULL, C_RUN},
+    [F_THREADS] = {"threads", 0, "T", NULL, C_RUN | C_RELAY},
     [F_VM_MEMORY] = {"vm-memory-mb", 0, "MB", "AGENT_BLOCK_VM_MEMORY_MB", C_RUN},
     [F_VM_STEP] = {"vm-step-limit-ms", 0, "MS", "AGENT_BLOCK_VM_STEP_LIMIT_MS", C_RUN},
     [F_LISTEN] = {"listen", 0, "ADDR", NULL, C_RELAY},
@@ -87,7 +87,7 @@ static const char help_text[] =
     "\n"
     "Usage: agent-block run <SCRIPT> [OPTIONS]\n"
     "       agent-block --script <SCRIPT> [OPTIONS]\n"
-    "       agent-block relay [--listen <ADDR>]\n"
+    "       agent-block relay [--listen <ADDR>] [--threads <T>]\n"
     "       agent-block keygen\n"
     "\n"
     "Options:\n"
@@ -105,7 +105,8 @@ static const char help_text[] =
     "      --context-file <CONTEXT_FILE>\n"
     "                               File whose contents become _CONTEXT\n"
     "      --workers <N>            Handler VMs for bus dispatch [default: 1]\n"
-    "      --threads <T>            Worker threads [default: number of CPUs]\n"
+    "      --threads <T>            Worker threads (relay: signature verification)\n"
+    "                               [default: number of CPUs]\n"
     "      --vm-memory-mb <MB>      Memory ceiling per Lua VM, 0 = unlimited\n"
     "                               [env: AGENT_BLOCK_VM_MEMORY_MB]\n"
     "      --vm-step-limit-ms <MS>  Longest uninterrupted Lua step, 0 = off\n"
@@ -131,7 +132,7 @@ static const char *usage_line(const parser *p)
 {
     switch (p->cli->command) {
     case AB_CLI_RELAY:
-        return "agent-block relay [--listen <ADDR>]";
+        return "agent-block relay [--listen <ADDR>] [--threads <T>]";
     case AB_CLI_KEYGEN:
         return "agent-block keygen";
     default:

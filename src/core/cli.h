@@ -3,7 +3,8 @@
  *
  * Forms (spec core §1, plus the project's own subcommands):
  *   agent-block run SCRIPT [OPTIONS]        agent-block -s SCRIPT [OPTIONS] (upstream form)
- *   agent-block relay [--listen ADDR]       agent-block keygen
+ *   agent-block relay [--listen ADDR] [--threads T]
+ *   agent-block keygen
  *   agent-block --version | -V              agent-block --help | -h | help
  * Flag env fallbacks (AGENT_BLOCK_PROMPT, AGENT_BLOCK_CONTEXT, AGENT_BLOCK_MESH_SECRET_KEY,
  * AGENT_BLOCK_VM_MEMORY_MB, AGENT_BLOCK_VM_STEP_LIMIT_MS) are read from the process environment
@@ -33,7 +34,7 @@ typedef struct ab_cli {
     ab_config config;        /* strings borrow argv, the environment or the buffers below */
     const char *prompt_file; /* --prompt-file PATH (argv), NULL if absent */
     const char *context_file;
-    const char *listen_addr; /* relay --listen ADDR, NULL = the relay's default */
+    const char *listen_addr; /* relay --listen ADDR, NULL = default (--threads: config) */
     char *prompt_buf;        /* owned contents of --prompt-file */
     char *context_buf;       /* owned contents of --context-file */
 } ab_cli;

@@ -1,6 +1,7 @@
 /*
  * relay.h - `agent-block relay`: a mesh relay compatible with agent-mesh 0.3.2 (spec mesh §7)
- * running on the actor runtime's I/O loop.
+ * running on the actor runtime: sockets and routing on its I/O loop, signature verification on
+ * its worker threads (per-sender order kept).
  *
  * Same wire behaviour as the Rust relay (auth challenge / resume tokens, envelope checks with
  * full signature verification, per-sender token bucket, per-target delivery as one text frame,
@@ -33,6 +34,7 @@ typedef struct ab_relay_config {
     size_t write_queue_bytes;  /* drop for a target whose socket has this much queued (16 MiB) */
     unsigned max_conns;        /* 10000 */
     unsigned stats_ms;         /* periodic counter log, 0 = off */
+    int threads;               /* worker threads verifying signatures, <= 0 = number of CPUs */
 } ab_relay_config;
 
 /* Defaults, then overrides from the environment (for tests and operators):

@@ -218,25 +218,35 @@ int ab_ws_utf8_valid(const char *str, size_t n)
     return 1;
 }
 
-void ab_ws_frame(const ab_ws *ws, ab_buf *out, int op, const void *data, size_t len)
+/* The frame head (FIN set) without a masking key; m = 0x80 marks it masked. */
+static size_t frame_head(unsigned char h[10], int op, size_t len, unsigned char m)
 {
-    unsigned char h[14];
-    size_t hn = 2;
     h[0] = (unsigned char)(0x80 | op);
-    unsigned char m = ws->client ? 0x80 : 0;
     if (len < 126) {
         h[1] = (unsigned char)(m | len);
-    } else if (len < 65536) {
+        return 2;
+    }
+    if (len < 65536) {
         h[1] = m | 126;
         h[2] = (unsigned char)(len >> 8);
         h[3] = (unsigned char)len;
-        hn = 4;
-    } else {
-        h[1] = m | 127;
-        for (int i = 0; i < 8; i++)
-            h[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
-        hn = 10;
+        return 4;
     }
+    h[1] = m | 127;
+    for (int i = 0; i < 8; i++)
+        h[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
+    return 10;
+}
+
+size_t ab_ws_server_head(char out[10], int op, size_t len)
+{
+    return frame_head((unsigned char *)out, op, len, 0);
+}
+
+void ab_ws_frame(const ab_ws *ws, ab_buf *out, int op, const void *data, size_t len)
+{
+    unsigned char h[14];
+    size_t hn = frame_head(h, op, len, ws->client ? 0x80 : 0);
     if (!ws->client) {
         ab_buf_append(out, h, hn);
         ab_buf_append(out, data, len);

@@ -69,6 +69,10 @@ int ab_ws_feed(ab_ws *ws, const char *data, size_t len, ab_buf *out, ab_ws_on_ms
 
 /* Appends one frame (FIN set) to out; masked when ws->client. */
 void ab_ws_frame(const ab_ws *ws, ab_buf *out, int op, const void *data, size_t len);
+/* Writes the head of an unmasked (server) frame with FIN set for a payload of len bytes into
+ * out and returns its length (2, 4 or 10), so a server can send head and payload as two
+ * buffers without copying the payload. Any thread. */
+size_t ab_ws_server_head(char out[10], int op, size_t len);
 /* Appends a close frame with code (0 = none). */
 void ab_ws_close(ab_ws *ws, ab_buf *out, int code);
 

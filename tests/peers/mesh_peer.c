@@ -6,6 +6,8 @@
  *
  *   mesh_peer hostile PORT
  *   mesh_peer reap PORT      (relay with fast ping/reap settings)
+ *   mesh_peer order PORT     (relay with a rate limit above 10k/s: per-sender order while
+ *                             the relay verifies on several threads; prints "routed N")
  *
  * Prints "ok <case>" or "FAIL <case>: <why>" per case; exits 1 if any failed.
  */
@@ -336,10 +338,192 @@ static void reap(void)
     ab_mesh_sc_close(&b);
 }
 
+/* Appends one signed envelope from id to `to` as a client text frame of c to out; forged != 0
+ * signs it with another key (the relay must drop it). */
+static void env_frame(ab_mesh_sc *c, const ab_mesh_identity *id, const char *to, int s, int n,
+                      int forged, ab_buf *out)
+{
+    char payload[64];
+    snprintf(payload, sizeof payload, "{\"s\":%d,\"n\":%d}", s, n);
+    ab_mesh_env e = {0};
+    ab_mesh_uuid(e.id);
+    strcpy(e.from, id->id);
+    snprintf(e.to, sizeof e.to, "%s", to);
+    e.type = AB_MESH_REQUEST;
+    e.timestamp = ab_mesh_now_ms();
+    ab_mesh_env_set_payload(&e, payload, strlen(payload));
+    ab_mesh_identity other;
+    if (forged)
+        ab_mesh_identity_generate(&other);
+    ab_mesh_env_sign(&e, forged ? &other : id);
+    ab_buf w;
+    ab_buf_init(&w);
+    ab_mesh_env_wire(&e, &w);
+    ab_ws_frame(&c->ws, out, AB_WS_TEXT, w.data, w.len);
+    ab_buf_free(&w);
+    ab_mesh_env_free(&e);
+}
+
+/* Reads `count` envelopes on b (10 s each at most) and checks that, per sender s (0..nsend),
+ * n runs 0, 1, 2, ... without a gap. Returns the number received in order. */
+static int read_ordered(ab_mesh_sc *b, int count, int nsend, int *next)
+{
+    int got = 0;
+    for (int i = 0; i < nsend; i++)
+        next[i] = 0;
+    for (int i = 0; i < count; i++) {
+        char *t;
+        size_t n;
+        if (ab_mesh_sc_recv(b, 10000, &t, &n) != 0)
+            break;
+        ab_mj_doc *d;
+        long sv = -1, nv = -1;
+        if (ab_mj_parse(t, n, &d) == 0) {
+            const ab_mj_value *p = ab_mj_get(ab_mj_root(d), "payload"), *v;
+            if (p && (v = ab_mj_get(p, "s")) && v->type == AB_MJ_UINT)
+                sv = (long)v->v.u;
+            if (p && (v = ab_mj_get(p, "n")) && v->type == AB_MJ_UINT)
+                nv = (long)v->v.u;
+            ab_mj_free(d);
+        }
+        free(t);
+        if (sv < 0 || sv >= nsend || nv != next[sv]) {
+            printf("  message %d: sender %ld n=%ld, expected n=%d\n", i, sv, nv,
+                   sv >= 0 && sv < nsend ? next[sv] : -1);
+            break;
+        }
+        next[sv]++;
+        got++;
+    }
+    return got;
+}
+
+/* Many pipelined envelopes per sender through a relay verifying on several threads arrive in
+ * order; forged ones in the stream are dropped without disturbing it; frames behind the auth
+ * response in the same write are handled after the verdict; a sender that closes right after
+ * writing still has everything it wrote delivered; a connection that closes while its auth
+ * response is verified harms nothing. */
+static void order(void)
+{
+    enum { NSEND = 4, PER = 500, FORGED = 5 };
+    ab_mesh_identity ib, is[NSEND];
+    ab_mesh_identity_generate(&ib);
+    ab_mesh_sc b, sc[NSEND];
+    int next[NSEND], routed = 0;
+    if (join(&b, &ib)) {
+        CHECK("setup", 0, "cannot connect/authenticate");
+        return;
+    }
+    for (int k = 0; k < NSEND; k++) {
+        ab_mesh_identity_generate(&is[k]);
+        if (join(&sc[k], &is[k])) {
+            CHECK("setup", 0, "cannot connect/authenticate sender %d", k);
+            return;
+        }
+    }
+    /* each sender's stream leaves in chunks of 50 frames, senders interleaved */
+    for (int i = 0; i < PER; i += 50)
+        for (int k = 0; k < NSEND; k++) {
+            ab_buf out;
+            ab_buf_init(&out);
+            for (int j = i; j < i + 50; j++) {
+                env_frame(&sc[k], &is[k], ib.id, k, j, 0, &out);
+                if (k == 0 && j % 100 == 7) /* forged copies in sender 0's stream */
+                    env_frame(&sc[k], &is[k], ib.id, k, j + 1, 1, &out);
+            }
+            ab_mesh_sc_send_raw(&sc[k], out.data, out.len);
+            ab_buf_free(&out);
+        }
+    int got = read_ordered(&b, NSEND * PER, NSEND, next);
+    CHECK("per-sender order of 4 x 500 pipelined envelopes", got == NSEND * PER,
+          "%d of %d in order", got, NSEND * PER);
+    CHECK("forged envelopes in the stream dropped", nothing(&b, 300), "B got an extra message");
+    routed += got;
+
+    /* the auth response and two envelopes in one write */
+    ab_mesh_identity ip;
+    ab_mesh_identity_generate(&ip);
+    ab_mesh_sc p;
+    ab_mesh_sc_open(&p, "127.0.0.1", port, "/ws", 3000);
+    char msg[200], *t = NULL;
+    size_t tl;
+    int n = snprintf(msg, sizeof msg, "{\"agent_id\":\"%s\"}", ip.id);
+    ab_mesh_sc_send_text(&p, msg, (size_t)n);
+    int ok = ab_mesh_sc_recv(&p, 5000, &t, &tl) == 0 && strstr(t, "\"nonce\":\"");
+    if (ok) {
+        const char *nonce = strstr(t, "\"nonce\":\"") + 9;
+        char sig[AB_MESH_SIG_LEN + 1];
+        ab_mesh_sign_b64(&ip, nonce, AB_MESH_ID_LEN, sig);
+        n = snprintf(msg, sizeof msg, "{\"agent_id\":\"%s\",\"signature\":\"%s\"}", ip.id, sig);
+        ab_buf out;
+        ab_buf_init(&out);
+        ab_ws_frame(&p.ws, &out, AB_WS_TEXT, msg, (size_t)n);
+        env_frame(&p, &ip, ib.id, 0, 0, 0, &out);
+        env_frame(&p, &ip, ib.id, 0, 1, 0, &out);
+        ab_mesh_sc_send_raw(&p, out.data, out.len);
+        ab_buf_free(&out);
+    }
+    free(t);
+    t = NULL;
+    ok = ok && ab_mesh_sc_recv(&p, 5000, &t, &tl) == 0 && strstr(t, "\"success\":true");
+    free(t);
+    CHECK("auth response with envelopes behind it accepted", ok, "no success");
+    got = read_ordered(&b, 2, 1, next);
+    CHECK("envelopes behind the auth response delivered in order", got == 2, "%d of 2", got);
+    routed += got;
+    ab_mesh_sc_close(&p);
+
+    /* a sender that closes right after writing */
+    ab_mesh_identity iq;
+    ab_mesh_identity_generate(&iq);
+    ab_mesh_sc q;
+    join(&q, &iq);
+    ab_buf out;
+    ab_buf_init(&out);
+    for (int j = 0; j < 100; j++)
+        env_frame(&q, &iq, ib.id, 0, j, 0, &out);
+    ab_mesh_sc_send_raw(&q, out.data, out.len);
+    ab_buf_free(&out);
+    ab_mesh_sc_close(&q);
+    got = read_ordered(&b, 100, 1, next);
+    CHECK("sender closing at once still delivered in order", got == 100, "%d of 100", got);
+    routed += got;
+
+    /* closes while its auth response is being verified */
+    for (int i = 0; i < 20; i++) {
+        ab_mesh_identity ir;
+        ab_mesh_identity_generate(&ir);
+        ab_mesh_sc r;
+        ab_mesh_sc_open(&r, "127.0.0.1", port, "/ws", 3000);
+        n = snprintf(msg, sizeof msg, "{\"agent_id\":\"%s\"}", ir.id);
+        ab_mesh_sc_send_text(&r, msg, (size_t)n);
+        if (ab_mesh_sc_recv(&r, 5000, &t, &tl) == 0) {
+            char sig[AB_MESH_SIG_LEN + 1];
+            const char *nonce = strstr(t, "\"nonce\":\"");
+            if (nonce) {
+                ab_mesh_sign_b64(&ir, nonce + 9, AB_MESH_ID_LEN, sig);
+                n = snprintf(msg, sizeof msg, "{\"agent_id\":\"%s\",\"signature\":\"%s\"}", ir.id,
+                             sig);
+                ab_mesh_sc_send_text(&r, msg, (size_t)n);
+            }
+            free(t);
+        }
+        ab_mesh_sc_close(&r);
+    }
+    ok = sane(&sc[1], &is[1], &b, &ib);
+    CHECK("relay serves after connections closed during auth", ok, "A->B broken");
+    routed += ok;
+    for (int k = 0; k < NSEND; k++)
+        ab_mesh_sc_close(&sc[k]);
+    ab_mesh_sc_close(&b);
+    printf("routed %d\n", routed);
+}
+
 int main(int argc, char **argv)
 {
-    if (argc != 3 || (strcmp(argv[1], "hostile") != 0 && strcmp(argv[1], "reap") != 0)) {
-        fprintf(stderr, "usage: mesh_peer hostile|reap PORT\n");
+    if (argc != 3 || (strcmp(argv[1], "hostile") != 0 && strcmp(argv[1], "reap") != 0 &&
+                      strcmp(argv[1], "order") != 0)) {
+        fprintf(stderr, "usage: mesh_peer hostile|reap|order PORT\n");
         return 2;
     }
     port = atoi(argv[2]);
@@ -348,6 +532,8 @@ int main(int argc, char **argv)
         return 1;
     if (strcmp(argv[1], "hostile") == 0)
         hostile();
+    else if (strcmp(argv[1], "order") == 0)
+        order();
     else
         reap();
     printf("%d failure(s)\n", failures);

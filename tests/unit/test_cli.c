@@ -322,10 +322,24 @@ static void test_help_and_version(void **state)
     EXPECT_USAGE("unexpected value 'x' for '--help' found", "--help=x");
 
     const char *h = ab_cli_help_text();
-    const char *want[] = {"--script",           "--relay",   "--secret-key", "--project",
-                          "--mcp-timeout-secs", "--prompt",  "--context",    "--prompt-file",
-                          "--context-file",     "--workers", "--threads",    "--vm-memory-mb",
-                          "--vm-step-limit-ms", "--help",    "--version",    "AGENT_BLOCK_PROMPT"};
+    const char *want[] = {"--script",
+                          "--relay",
+                          "--secret-key",
+                          "--project",
+                          "--mcp-timeout-secs",
+                          "--prompt",
+                          "--context",
+                          "--prompt-file",
+                          "--context-file",
+                          "--workers",
+                          "--threads",
+                          "--vm-memory-mb",
+                          "--vm-step-limit-ms",
+                          "--help",
+                          "--version",
+                          "AGENT_BLOCK_PROMPT",
+                          "agent-block relay [--listen <ADDR>] [--threads <T>]",
+                          "(relay: signature verification)"};
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
         if (!strstr(h, want[i]))
             fail_msg("help lacks %s", want[i]);
@@ -345,7 +359,13 @@ static void test_relay_keygen(void **state)
     ab_cli_free(&cli);
     assert_int_equal(PARSE(&cli, &err, "relay"), AB_CLI_OK);
     assert_null(cli.listen_addr);
+    assert_int_equal(cli.config.threads, 0);
     ab_cli_free(&cli);
+    assert_int_equal(PARSE(&cli, &err, "relay", "--threads", "3"), AB_CLI_OK);
+    assert_int_equal(cli.config.threads, 3);
+    ab_cli_free(&cli);
+    EXPECT_USAGE("invalid value '0' for '--threads <T>': 0 is not in 1..=65535", "relay",
+                 "--threads", "0");
     int rc = PARSE(&cli, &err, "relay", "--prompt", "x");
     assert_non_null(strstr(err, "Usage: agent-block relay"));
     expect_usage("unexpected argument '--prompt' found", rc, &cli, err);
