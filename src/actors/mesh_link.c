@@ -67,6 +67,7 @@ typedef struct entry {
 typedef struct handles {
     uv_tcp_t tcp;
     uv_timer_t retry, ping;
+    uv_check_t flush; /* writes the frames queued in this loop iteration at once */
     uv_getaddrinfo_t gai;
     uv_connect_t creq;
     struct mlink *l; /* NULL once the link is gone */
@@ -93,7 +94,8 @@ typedef struct mlink {
     uint64_t token_ms;
     unsigned attempt;
     ab__mesh_flow *flow;
-    int paused; /* reading stopped by flow control */
+    int paused;   /* reading stopped by flow control */
+    ab_buf wpend; /* text frames queued in this loop iteration (one write per iteration) */
     uint32_t next_session;
     ab_smap by_id;      /* pending: our envelope id -> entry */
     ab_smap by_session; /* "<session>" -> entry */
@@ -213,6 +215,12 @@ static void ws_send_raw(mlink *l, ab_buf *out)
 {
     if (!out->len || !l->h->tcp_live)
         return;
+    if (out != &l->wpend && l->wpend.len) {
+        /* queued frames go first */
+        ab_buf_append(&l->wpend, out->data, out->len);
+        out->len = 0;
+        out = &l->wpend;
+    }
     if (l->tls) {
         int rc = ab_tls_write(l->tls, out->data, out->len);
         out->len = 0;
@@ -225,15 +233,20 @@ static void ws_send_raw(mlink *l, ab_buf *out)
     sock_write(l, out);
 }
 
+/* Queues a text frame; the check phase of this loop iteration writes everything queued in it
+ * with one write (under load the crypto actors hand over many answers per wake-up). */
 static void ws_send_text(mlink *l, const char *p, size_t n)
 {
     if (!l->h->tcp_live)
         return;
-    ab_buf out;
-    ab_buf_init(&out);
-    ab_ws_frame(&l->ws, &out, AB_WS_TEXT, p, n);
-    ws_send_raw(l, &out);
-    ab_buf_free(&out);
+    ab_ws_frame(&l->ws, &l->wpend, AB_WS_TEXT, p, n);
+}
+
+static void on_flush(uv_check_t *c)
+{
+    handles *h = c->data;
+    if (h->l && h->l->wpend.len)
+        ws_send_raw(h->l, &h->l->wpend);
 }
 
 /* Sends a SEAL for an envelope we originate. */
@@ -326,6 +339,7 @@ static void set_down(mlink *l, const char *why)
     if (was == S_DOWN)
         return;
     l->state = S_DOWN;
+    l->wpend.len = 0; /* frames for the lost connection */
     handles *h = l->h;
     uv_timer_stop(&h->ping);
     if (h->tcp_live && !uv_is_closing((uv_handle_t *)&h->tcp))
@@ -546,6 +560,7 @@ static void on_connected(uv_connect_t *req, int status)
         }
     }
     l->state = S_UPGRADING;
+    l->wpend.len = 0;
     if (l->ws_live)
         ab_ws_free(&l->ws);
     ab_ws_init(&l->ws, 1, MAX_FRAME);
@@ -905,6 +920,8 @@ static void destroy(ab_actor *self)
         uv_close((uv_handle_t *)&h->retry, on_handle_closed);
     if (!uv_is_closing((uv_handle_t *)&h->ping))
         uv_close((uv_handle_t *)&h->ping, on_handle_closed);
+    if (!uv_is_closing((uv_handle_t *)&h->flush))
+        uv_close((uv_handle_t *)&h->flush, on_handle_closed);
     if (l->state == S_RESOLVING)
         uv_cancel((uv_req_t *)&h->gai);
     size_t bi = 0;
@@ -918,6 +935,7 @@ static void destroy(ab_actor *self)
         ab_ws_free(&l->ws);
     ab_tls_free(l->tls);
     ab_tls_ctx_free(l->tls_ctx);
+    ab_buf_free(&l->wpend);
     free(l->crypto);
     ab__mesh_flow_release(l->flow);
     pthread_mutex_destroy(&l->mu);
@@ -938,8 +956,10 @@ static void io_start(ab_rt *rt, void *arg)
     handles *h = l->h;
     uv_timer_init(ab_rt_loop(rt), &h->retry);
     uv_timer_init(ab_rt_loop(rt), &h->ping);
-    h->retry.data = h->ping.data = h;
-    h->open += 2;
+    uv_check_init(ab_rt_loop(rt), &h->flush);
+    h->retry.data = h->ping.data = h->flush.data = h;
+    h->open += 3;
+    uv_check_start(&h->flush, on_flush);
     connect_begin(l);
 }
 
