@@ -88,6 +88,8 @@ typedef struct conn {
     char nonce[AB_MESH_ID_LEN + 1];
     uint64_t created_ms, last_rx_ms, closing_ms;
     int pinged;
+    ab_buf wq;  /* frames queued in this loop iteration: one write in the check phase */
+    int wdirty; /* listed in relay.dirty */
     struct conn *prev, *next;
 } conn;
 
@@ -133,6 +135,8 @@ struct relay {
     uv_tcp_t listener;
     uv_timer_t sweep;
     uv_check_t check; /* flushes the pending batches once per loop iteration */
+    uint64_t *dirty;  /* serials of connections with queued frames */
+    size_t ndirty, dirty_cap;
     uv_signal_t sigint, sigterm, sigusr1;
     conn *conns;
     unsigned nconns;
@@ -174,56 +178,21 @@ static void on_written(uv_write_t *req, int status)
 
 static void conn_close(conn *c, const char *why);
 
-static int send_raw(conn *c, const char *p, size_t n)
+/* Writes p[0..n) now: straight from where it lies when the socket takes it at once (the
+ * common case: no allocation, no copy); what it does not take is copied into a queued write. */
+static int write_now(conn *c, const char *p, size_t n)
 {
-    if (n == 0 || c->state == C_CLOSING || uv_is_closing((uv_handle_t *)&c->tcp))
-        return 0;
-    wreq *w = ab_xmalloc(sizeof *w + n);
-    memcpy(w->data, p, n);
-    w->len = n;
-    w->req.data = w;
-    uv_buf_t b = uv_buf_init(w->data, (unsigned)n);
-    int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_written);
-    if (rc != 0) {
-        free(w);
-        return rc;
-    }
-    c->r->st.bytes_out += n;
-    return 0;
-}
-
-static void flush_out(conn *c, ab_buf *out)
-{
-    if (out->len)
-        send_raw(c, out->data, out->len);
-    out->len = 0;
-}
-
-/* One text frame: head and payload are written straight from where they lie when the socket
- * takes them at once (the common case: no allocation, no copy); what it does not take is
- * copied into a queued write. */
-static int send_text(conn *c, const char *p, size_t n)
-{
-    if (c->state == C_CLOSING || uv_is_closing((uv_handle_t *)&c->tcp))
-        return 0;
-    char head[10];
-    size_t hn = ab_ws_server_head(head, AB_WS_TEXT, n);
-    uv_buf_t b[2] = {uv_buf_init(head, (unsigned)hn), uv_buf_init((char *)p, (unsigned)n)};
-    int w = uv_try_write((uv_stream_t *)&c->tcp, b, 2);
+    uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
+    int w = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
     if (w < 0 && w != UV_EAGAIN)
         return w;
     size_t done = w > 0 ? (size_t)w : 0;
     c->r->st.bytes_out += done;
-    if (done == hn + n)
+    if (done == n)
         return 0;
-    size_t left = hn + n - done;
+    size_t left = n - done;
     wreq *q = ab_xmalloc(sizeof *q + left);
-    if (done < hn) {
-        memcpy(q->data, head + done, hn - done);
-        memcpy(q->data + hn - done, p, n);
-    } else {
-        memcpy(q->data, p + (done - hn), left);
-    }
+    memcpy(q->data, p + done, left);
     q->len = left;
     q->req.data = q;
     uv_buf_t rest = uv_buf_init(q->data, (unsigned)left);
@@ -233,6 +202,55 @@ static int send_text(conn *c, const char *p, size_t n)
         return rc;
     }
     c->r->st.bytes_out += left;
+    return 0;
+}
+
+/* Writes the frames queued for c (one write for all of them). */
+static int flush_conn(conn *c)
+{
+    c->wdirty = 0;
+    if (!c->wq.len)
+        return 0;
+    int rc = 0;
+    if (c->state != C_CLOSING && !uv_is_closing((uv_handle_t *)&c->tcp))
+        rc = write_now(c, c->wq.data, c->wq.len);
+    c->wq.len = 0;
+    return rc;
+}
+
+static int send_raw(conn *c, const char *p, size_t n)
+{
+    if (n == 0 || c->state == C_CLOSING || uv_is_closing((uv_handle_t *)&c->tcp))
+        return 0;
+    int rc = flush_conn(c); /* queued frames go first */
+    return rc ? rc : write_now(c, p, n);
+}
+
+static void flush_out(conn *c, ab_buf *out)
+{
+    if (out->len)
+        send_raw(c, out->data, out->len);
+    out->len = 0;
+}
+
+/* Queues one text frame for c; the check phase of this loop iteration writes everything
+ * queued for c at once (under load one verified batch holds many frames for one target). */
+static int send_text(conn *c, const char *p, size_t n)
+{
+    if (c->state == C_CLOSING || uv_is_closing((uv_handle_t *)&c->tcp))
+        return 0;
+    char head[10];
+    size_t hn = ab_ws_server_head(head, AB_WS_TEXT, n);
+    ab_buf_append(&c->wq, head, hn);
+    ab_buf_append(&c->wq, p, n);
+    if (!c->wdirty) {
+        relay *r = c->r;
+        if (r->ndirty == r->dirty_cap)
+            r->dirty = ab_xrealloc(r->dirty, (r->dirty_cap = r->dirty_cap ? r->dirty_cap * 2 : 64) *
+                                                 sizeof *r->dirty);
+        r->dirty[r->ndirty++] = c->serial;
+        c->wdirty = 1;
+    }
     return 0;
 }
 
@@ -394,6 +412,7 @@ static void on_closed(uv_handle_t *h)
     if (c->serial)
         r->nconns--;
     ab_ws_free(&c->ws);
+    ab_buf_free(&c->wq);
     free(c);
 }
 
@@ -446,6 +465,7 @@ static void conn_close(conn *c, const char *why)
         ab_log(AB_LOG_WARN, LOGT, "relay close peer=%s agent=%s reason=%s", c->peer,
                c->agent[0] ? c->agent : "-", why);
     unregister(c);
+    flush_conn(c); /* e.g. an auth error goes out before the close */
     c->state = C_CLOSING;
     c->closing_ms = now_ms();
     update_reading(c);
@@ -681,6 +701,12 @@ static void flush_batch(relay *r, unsigned w)
 static void on_check(uv_check_t *h)
 {
     relay *r = h->data;
+    for (size_t i = 0; i < r->ndirty; i++) {
+        conn *c = cm_get(&r->bys, r->dirty[i]);
+        if (c && c->wdirty)
+            flush_conn(c);
+    }
+    r->ndirty = 0;
     for (unsigned w = 0; r->npend && w < r->nverify; w++)
         if (r->pend[w].len)
             flush_batch(r, w);
@@ -728,7 +754,8 @@ static void on_verified_env(relay *r, const ab__relay_rec *h, const char *text)
     }
     conn *t = ab_smap_get(&r->routes, to);
     if (t) {
-        if (uv_stream_get_write_queue_size((uv_stream_t *)&t->tcp) > r->c.write_queue_bytes)
+        if (uv_stream_get_write_queue_size((uv_stream_t *)&t->tcp) + t->wq.len >
+            r->c.write_queue_bytes)
             drop(r, D_WRITE, h->agent, to, "target write queue full");
         else if (send_text(t, text, h->len) != 0)
             drop(r, D_WRITE, h->agent, to, "write failed");
@@ -1264,6 +1291,7 @@ int ab_relay_run(const ab_relay_config *cfg)
     for (unsigned i = 0; i < r->nverify; i++)
         ab_buf_free(&r->pend[i]);
     free(r->pend);
+    free(r->dirty);
     free(r->verify);
     free(r->bys.keys);
     free(r->bys.vals);
