@@ -47,6 +47,10 @@ int ab_read_file(const char *path, char **out, size_t *len);
 /* Text for an AB_E* code (or a negated errno). */
 const char *ab_strerror(int err);
 
+/* Fills out[0..n) with random bytes from a per-thread ChaCha20 generator seeded by
+ * libsodium (random.c): for identifiers and masks, not for key material. Any thread. */
+void ab_random(void *out, size_t n);
+
 /* Monotonic clock in nanoseconds / milliseconds. */
 uint64_t ab_now_ns(void);
 static inline uint64_t ab_now_ms(void)

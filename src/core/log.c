@@ -26,8 +26,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <sodium.h>
-
 #include "core/common.h"
 
 #define MAX_DIRECTIVES 32
@@ -272,6 +270,7 @@ typedef struct str {
 
 static void sput(str *s, const void *p, size_t n)
 {
+    AB_ASSERT(n < SIZE_MAX / 4 && s->len < SIZE_MAX / 4); /* no wrap below */
     if (s->len + n + 1 > s->cap) {
         size_t cap = s->cap ? s->cap : 64;
         while (cap < s->len + n + 1)
@@ -720,25 +719,24 @@ char *ab_obs_sanitize_url(const char *url)
 
 /* ---- ids and the obs line ---------------------------------------------------------------- */
 
-static pthread_once_t sodium_once = PTHREAD_ONCE_INIT;
 static pthread_once_t pid_once = PTHREAD_ONCE_INIT;
 static char process_id[37];
 
-static void init_sodium(void)
-{
-    AB_ASSERT(sodium_init() >= 0);
-}
-
 void ab_uuid_v4(char out[37])
 {
+    static const char hx[] = "0123456789abcdef";
     unsigned char b[16];
-    pthread_once(&sodium_once, init_sodium);
-    randombytes_buf(b, sizeof b);
+    ab_random(b, sizeof b);
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
-             b[14], b[15]);
+    char *o = out;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            *o++ = '-';
+        *o++ = hx[b[i] >> 4];
+        *o++ = hx[b[i] & 15];
+    }
+    *o = '\0';
 }
 
 static void init_process_id(void)

@@ -11,6 +11,7 @@
 #include <sodium.h>
 
 #include "core/common.h"
+#include "core/log.h"
 #include "mesh/mjson.h"
 
 int ab_mesh_init(void)
@@ -104,19 +105,7 @@ int ab_mesh_id_decode(const char *id, size_t len, unsigned char pk[32])
 
 void ab_mesh_uuid(char out[AB_MESH_UUID_LEN + 1])
 {
-    static const char hx[] = "0123456789abcdef";
-    unsigned char b[16];
-    randombytes_buf(b, sizeof b);
-    b[6] = (unsigned char)((b[6] & 0x0F) | 0x40);
-    b[8] = (unsigned char)((b[8] & 0x3F) | 0x80);
-    char *o = out;
-    for (int i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10)
-            *o++ = '-';
-        *o++ = hx[b[i] >> 4];
-        *o++ = hx[b[i] & 15];
-    }
-    *o = '\0';
+    ab_uuid_v4(out);
 }
 
 int ab_mesh_uuid_norm(const char *s, size_t len, char out[AB_MESH_UUID_LEN + 1])

@@ -253,7 +253,7 @@ void ab_ws_frame(const ab_ws *ws, ab_buf *out, int op, const void *data, size_t 
         return;
     }
     unsigned char mask[4];
-    randombytes_buf(mask, 4);
+    ab_random(mask, 4);
     memcpy(h + hn, mask, 4);
     hn += 4;
     ab_buf_append(out, h, hn);
