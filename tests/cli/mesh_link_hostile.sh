@@ -8,7 +8,7 @@
 # (the plaintext {"error":"no_session"}, mesh §9.3), replies and cancels for ids the agent never
 # sent (never answered, §16 Q4; encrypted ones still decrypted so the session stays in step), a
 # msg1 flood from one peer, requests at the relay's 1 MiB cap and the Noise plaintext limit, and
-# 6000 identities that send a msg1 and never finish (the agent's RSS must level off). After
+# 7500 identities that send a msg1 and never finish (the agent's RSS must level off). After
 # every case an honest peer's encrypted request must get exactly its answer; the agent must
 # still be running at the end. Needs AB_BIN and AB_MESH_LINK_PEER.
 set -euo pipefail

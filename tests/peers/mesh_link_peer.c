@@ -297,7 +297,7 @@ static int half_open_round(int n)
 
 static void case_half_open(void)
 {
-    int per_round = 1500, rounds = 4;
+    int per_round = 1500, rounds = 5;
     long rss[8];
     rss[0] = rss_kb();
     for (int r = 1; r <= rounds; r++) {
@@ -308,10 +308,11 @@ static void case_half_open(void)
         CHECK("every msg1 from a new identity answered", got == per_round, "%d of %d", got,
               per_round);
     }
-    /* rounds 3 and 4 together may add little: what the first rounds left is reused */
-    CHECK("half-open handshakes do not grow the agent", rss[rounds] - rss[2] < 1024,
-          "RSS %ld kB after %d, %ld kB after %d identities", rss[2], 2 * per_round, rss[rounds],
-          rounds * per_round);
+    /* unbounded, each identity keeps ~600 bytes (1.7 MB per two rounds); bounded, the last
+     * two rounds reuse what the first ones left (sanitizer allocators take longer to settle) */
+    CHECK("half-open handshakes do not grow the agent", rss[rounds] - rss[rounds - 2] < 512,
+          "RSS %ld kB after %d, %ld kB after %d identities", rss[rounds - 2],
+          (rounds - 2) * per_round, rss[rounds], rounds * per_round);
     still_serving("half-open handshakes");
 }
 
