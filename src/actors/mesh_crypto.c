@@ -27,7 +27,9 @@
  * handshake (a stale or crossed handshake recovers without a reconnect, §16 Q5); when both
  * sides initiated at once, the side with the smaller AgentId keeps its handshake.
  * Limits: 64 queued envelopes per peer behind a handshake; an unanswered handshake is
- * restarted after 10 s by the next envelope for that peer.
+ * restarted after 10 s by the next envelope for that peer; peers without a session, a queue or
+ * a handshake of ours (half-open responder handshakes) are forgotten whenever the table
+ * reaches max(1024, twice what the last pruning kept).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +50,7 @@
 #define LOGT "agent_block::mesh"
 #define MAX_QUEUED 64
 #define HS_STALE_MS 10000
+#define PEERS_PRUNE_MIN 1024
 
 enum { HS_NONE, HS_INIT_SENT, HS_RESP_SENT };
 
@@ -88,6 +91,7 @@ typedef struct crypto {
     unsigned handler_timeout_ms;
     int sweeping; /* the sweep timer is running */
     ab__mesh_flow *flow;
+    size_t prune_at; /* peers table size that triggers prune_peers */
 } crypto;
 
 #define SWEEP_SESSION UINT32_MAX
@@ -120,10 +124,35 @@ static void seal_fail(crypto *c, const char *id, const char *err)
     ab_buf_free(&body);
 }
 
+static void peer_free(crypto *c, peer *p);
+
+/* Forgets the peers that hold nothing worth keeping: no session, nothing queued, no handshake
+ * of ours (a half-done responder handshake of an honest peer costs it one no_session round
+ * trip). Runs when the table reaches prune_at, which then becomes twice what is left, so msg1s
+ * from identities that never finish cannot grow the actor without bound. */
+static void prune_peers(crypto *c)
+{
+    size_t bi = 0, n = 0, before = c->peers.n;
+    ab_smap_entry *it = NULL;
+    char(*keys)[AB_MESH_ID_LEN + 1] = ab_xmalloc((before + 1) * sizeof *keys);
+    while (ab_smap_next(&c->peers, &bi, &it)) {
+        peer *p = it->val;
+        if (!p->has_session && !p->q && p->hs_state != HS_INIT_SENT)
+            snprintf(keys[n++], sizeof *keys, "%s", it->key);
+    }
+    for (size_t i = 0; i < n; i++)
+        peer_free(c, ab_smap_del(&c->peers, keys[i]));
+    free(keys);
+    c->prune_at = c->peers.n * 2 > PEERS_PRUNE_MIN ? c->peers.n * 2 : PEERS_PRUNE_MIN;
+    ab_log(AB_LOG_DEBUG, LOGT, "mesh: %zu idle or half-open peers of %zu forgotten", n, before);
+}
+
 static peer *get_peer(crypto *c, const char *id)
 {
     peer *p = ab_smap_get(&c->peers, id);
     if (!p) {
+        if (c->peers.n >= c->prune_at)
+            prune_peers(c);
         p = ab_xcalloc(1, sizeof *p);
         ab_smap_put(&c->peers, id, p);
     }
@@ -563,26 +592,37 @@ static void on_handshake(crypto *c, ab_mesh_env *e)
     /* payload is a JSON string literal: "<base64>" */
     if (e->payload_len >= 2 && e->payload[0] == '"')
         n = ab_mesh_unb64(e->payload + 1, e->payload_len - 2, msg, sizeof msg);
-    peer *p = get_peer(c, e->from);
+    peer *p = ab_smap_get(&c->peers, e->from); /* only a valid msg1 creates one */
     if (!e->has_reply && n == 32) {
-        if (p->hs_state == HS_INIT_SENT && ab_now_ms() - p->hs_ms <= HS_STALE_MS &&
+        if (p && p->hs_state == HS_INIT_SENT && ab_now_ms() - p->hs_ms <= HS_STALE_MS &&
             strcmp(c->id.id, e->from) < 0) {
             ab_log(AB_LOG_DEBUG, LOGT, "mesh: crossed handshake with %s: keeping ours", e->from);
             return;
         }
-        /* a fresh msg1 always restarts (also over an established session: the peer lost it) */
-        ab_noise_hs_init(&p->hs, 0, c->s_priv, NULL, NULL, 0);
-        if (ab_noise_hs_read(&p->hs, msg, 32, pl, sizeof pl) != 0)
+        /* a fresh msg1 always restarts (also over an established session: the peer lost it);
+         * built on a copy so that a bad one (a small-order key makes the DH zero and the write
+         * fail) changes nothing */
+        ab_noise_hs tmp;
+        ab_noise_hs_init(&tmp, 0, c->s_priv, NULL, NULL, 0);
+        long m2 = -1;
+        if (ab_noise_hs_read(&tmp, msg, 32, pl, sizeof pl) == 0)
+            m2 = ab_noise_hs_write(&tmp, NULL, 0, out, sizeof out);
+        if (m2 != 96) {
+            sodium_memzero(&tmp, sizeof tmp);
+            ab_log(AB_LOG_WARN, LOGT, "mesh: bad handshake message 1 from %s dropped", e->from);
             return;
-        long m2 = ab_noise_hs_write(&p->hs, NULL, 0, out, sizeof out);
-        AB_ASSERT(m2 == 96);
+        }
+        if (!p)
+            p = get_peer(c, e->from);
+        p->hs = tmp;
+        sodium_memzero(&tmp, sizeof tmp);
         p->has_session = 0;
         send_handshake(c, e->from, e->id, out, (size_t)m2, p->hs_id);
         p->hs_state = HS_RESP_SENT;
         p->hs_ms = ab_now_ms();
         return;
     }
-    if (e->has_reply && n == 96 && p->hs_state == HS_INIT_SENT &&
+    if (p && e->has_reply && n == 96 && p->hs_state == HS_INIT_SENT &&
         strcmp(e->in_reply_to, p->hs_id) == 0) {
         ab_noise_hs tmp = p->hs;
         if (ab_noise_hs_read(&tmp, msg, 96, pl, sizeof pl) != 0) {
@@ -597,7 +637,7 @@ static void on_handshake(crypto *c, ab_mesh_env *e)
         establish(c, p);
         return;
     }
-    if (e->has_reply && n == 64 && p->hs_state == HS_RESP_SENT &&
+    if (p && e->has_reply && n == 64 && p->hs_state == HS_RESP_SENT &&
         strcmp(e->in_reply_to, p->hs_id) == 0) {
         ab_noise_hs tmp = p->hs;
         if (ab_noise_hs_read(&tmp, msg, 64, pl, sizeof pl) != 0) {
@@ -801,6 +841,7 @@ ab_handle ab__mesh_crypto_spawn(ab_rt *rt, const ab__mesh_crypto_config *cfg)
     c->bus = cfg->bus;
     c->handler_timeout_ms = cfg->handler_timeout_ms ? cfg->handler_timeout_ms : 30000;
     c->flow = cfg->flow;
+    c->prune_at = PEERS_PRUNE_MIN;
     if (c->flow)
         atomic_fetch_add_explicit(&c->flow->refs, 1, memory_order_relaxed);
     ab_mesh_identity_from_seed(&c->id, cfg->seed);

@@ -12,6 +12,8 @@
  * States: DOWN -> RESOLVING -> CONNECTING -> UPGRADING -> AUTH (hello/resume sent, challenge
  * signed by a crypto actor) -> READY; any failure -> DOWN and a retry after
  * min(30 s, 0.5 s * 2^attempt) * [0.5, 1) (the first connection does not retry: the run fails).
+ * An attempt that is not READY 15 s after the TCP connect started fails (a relay that accepts
+ * and never answers must not hang the start-up or a reconnection).
  * On every new connection all Noise sessions are dropped and pending requests fail.
  * Limits: 1 MiB per frame/message; reading pauses while max_inflight inbound requests wait in
  * the bus (ab__mesh_flow); a WebSocket ping every 25 s keeps the relay from reaping an idle
@@ -47,7 +49,8 @@
 #define LOGT "agent_block::mesh"
 #define MAX_FRAME (1u << 20)
 #define PING_MS 25000
-#define TOKEN_TTL_MS 290000 /* the relay keeps tokens 300 s from issue */
+#define TOKEN_TTL_MS 290000      /* the relay keeps tokens 300 s from issue */
+#define CONNECT_TIMEOUT_MS 15000 /* TCP connect + upgrade + auth, per attempt */
 
 enum { S_DOWN, S_RESOLVING, S_CONNECTING, S_UPGRADING, S_AUTH, S_READY };
 
@@ -301,6 +304,19 @@ static void on_retry(uv_timer_t *t)
         connect_begin(h->l);
 }
 
+/* The retry timer doubles as the deadline of a connection attempt (never both at once). */
+static void on_deadline(uv_timer_t *t)
+{
+    handles *h = t->data;
+    mlink *l = h->l;
+    if (!l || l->state == S_DOWN || l->state == S_READY)
+        return;
+    set_down(l, l->state == S_CONNECTING ? "connection failed: timed out connecting to the relay"
+                : l->state == S_UPGRADING
+                    ? "connection failed: timed out waiting for the WebSocket upgrade"
+                    : "auth failed: timed out waiting for the relay");
+}
+
 static void on_ping(uv_timer_t *t)
 {
     handles *h = t->data;
@@ -342,6 +358,7 @@ static void set_down(mlink *l, const char *why)
     l->wpend.len = 0; /* frames for the lost connection */
     handles *h = l->h;
     uv_timer_stop(&h->ping);
+    uv_timer_stop(&h->retry); /* the attempt's deadline */
     if (h->tcp_live && !uv_is_closing((uv_handle_t *)&h->tcp))
         uv_close((uv_handle_t *)&h->tcp, on_handle_closed);
     if (!l->ever_ready) {
@@ -393,6 +410,7 @@ static void on_auth_frame(mlink *l, const char *data, size_t len)
         }
         l->state = S_READY;
         l->attempt = 0;
+        uv_timer_stop(&l->h->retry);
         uv_timer_start(&l->h->ping, on_ping, PING_MS, PING_MS);
         ab_log(AB_LOG_INFO, LOGT, "mesh: %s to the relay %s",
                l->resuming ? "session resumed" : "authenticated", l->url);
@@ -602,6 +620,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     uv_tcp_nodelay(&h->tcp, 1);
     h->creq.data = h;
     l->state = S_CONNECTING;
+    uv_timer_start(&h->retry, on_deadline, CONNECT_TIMEOUT_MS, 0);
     if (uv_tcp_connect(&h->creq, &h->tcp, res->ai_addr, on_connected) == 0)
         h->open++;
     else
