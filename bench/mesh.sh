@@ -32,9 +32,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$load" floor --iters 3000 | tee "$tmp/floor"
-floor_us=$(sed -n 's/.*round_trip_floor_us=\([0-9]*\).*/\1/p' "$tmp/floor")
-served_us=$(sed -n 's/.*served_floor_us=\([0-9]*\).*/\1/p' "$tmp/floor")
+# The floor is the cheapest of three measurements: other tenants of the machine only ever
+# make it look more expensive (and the ratios below better), so the minimum is the honest one.
+for _ in 1 2 3; do "$load" floor --iters 2000; done | tee "$tmp/floor"
+floor_us=$(sed -n 's/.*round_trip_floor_us=\([0-9]*\).*/\1/p' "$tmp/floor" | sort -n | head -1)
+served_us=$(sed -n 's/.*served_floor_us=\([0-9]*\).*/\1/p' "$tmp/floor" | sort -n | head -1)
 
 AGENT_BLOCK_RELAY_RATE=1000000 AGENT_BLOCK_RELAY_BURST=1000000 RUST_LOG=warn \
     "$ab" relay --listen 127.0.0.1:0 >"$tmp/relay.out" 2>"$tmp/relay.err" &
@@ -88,9 +90,11 @@ done
 echo
 echo "Machine: $cores cores; crypto floor per round trip ${floor_us} µs (relay + agent part ${served_us} µs)."
 echo "Floor rate = cores / floor; the issue's aim is rate / floor rate >= 0.67 (within 1.5x) for e2e rows."
+echo "CPU / floor = CPU of relay + agent + generator per round trip / floor: the cost side of the"
+echo "same aim, unaffected by cores lent to other tenants (<= 1.5 meets it)."
 echo
-echo "| benchmark | round trips/s | p50 (µs) | p99 (µs) | CPU µs/rt relay | agent | generator | floor (µs/rt) | rate / floor rate |"
-echo "|---|---|---|---|---|---|---|---|---|"
+echo "| benchmark | round trips/s | p50 (µs) | p99 (µs) | CPU µs/rt relay | agent | generator | floor (µs/rt) | rate / floor rate | CPU / floor |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 while read -r line; do
     name=$(sed -n 's/^name=\(.*\) relay_ticks=.*/\1/p' <<<"$line")
     get() { sed -n "s/.* $1=\([0-9]*\).*/\1/p" <<<"$line"; }
@@ -104,8 +108,11 @@ while read -r line; do
         -v secs="$secs" -v hz="$hz" -v f="$f" -v cores="$cores" -v mode="$mode" 'BEGIN {
         per = n > 0 ? 1e6 / hz / n : 0
         agent = mode == "pairs" ? "-" : sprintf("%.0f", at * per)
-        gen = rps > 0 ? sprintf("%.0f", g / 100 * 1e6 / rps) : "-"
-        printf "| %s | %d | %d | %d | %.0f | %s | %s | %d | %.2f |\n", name, rps, p50, p99,
-               rt * per, agent, gen, f, rps * f / 1e6 / cores
+        genus = rps > 0 ? g / 100 * 1e6 / rps : 0
+        gen = rps > 0 ? sprintf("%.0f", genus) : "-"
+        # presigned rows: the generator crypto is out of the floor, so is its CPU
+        tot = rt * per + at * per + (mode == "presigned" ? 0 : genus)
+        printf "| %s | %d | %d | %d | %.0f | %s | %s | %d | %.2f | %.2f |\n", name, rps, p50,
+               p99, rt * per, agent, gen, f, rps * f / 1e6 / cores, (f > 0 ? tot / f : 0)
     }'
 done <"$tmp/rows"
