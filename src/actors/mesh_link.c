@@ -15,12 +15,18 @@
  * An attempt that is not READY 15 s after the TCP connect started fails (a relay that accepts
  * and never answers must not hang the start-up or a reconnection).
  * On every new connection all Noise sessions are dropped and pending requests fail.
- * Limits: 1 MiB per frame/message; reading pauses while max_inflight inbound requests wait in
- * the bus (ab__mesh_flow); a WebSocket ping every 25 s keeps the relay from reaping an idle
- * link. wss:// relays: a TLS client (mesh/tls.c, memory BIOs) sits between the socket and the
- * WebSocket codec; a session is made at each TCP connect (the trust store is loaded once, on
- * the starting thread), verifies the relay's certificate and name, and a TLS failure ends the
- * connection like any other ("connection failed: TLS error: ...").
+ * Limits: 1 MiB per message (MAX_FRAME). Once READY, a larger message (the upstream relay
+ * forwards larger ones, so any peer could send one) is discarded as it streams in, never
+ * buffered, and logged ("mesh: message of N bytes from the relay dropped (cap 1048576)"; N is
+ * a lower bound for a fragmented message); the connection stays. Before READY it fails the
+ * attempt ("connection failed: message too big"): during auth the relay sends only small
+ * JSON, so a huge message there means the endpoint is not a working relay. Reading pauses
+ * while max_inflight inbound requests wait in the bus (ab__mesh_flow); a WebSocket ping every
+ * 25 s keeps the relay from reaping an idle link. wss:// relays: a TLS client (mesh/tls.c,
+ * memory BIOs) sits between the socket and the WebSocket codec; a session is made at each TCP
+ * connect (the trust store is loaded once, on the starting thread), verifies the relay's
+ * certificate and name, and a TLS failure ends the connection like any other ("connection
+ * failed: TLS error: ...").
  * Every signature, verification and Noise operation runs in the crypto actors (workers); this
  * thread only moves bytes, finds the `from` field of inbound envelopes to pick the crypto
  * actor, and keeps the table of pending outbound requests.
@@ -410,6 +416,9 @@ static void on_auth_frame(mlink *l, const char *data, size_t len)
         }
         l->state = S_READY;
         l->attempt = 0;
+        /* from here on an oversized message (forwarded from any peer by a relay with a larger
+         * cap) is dropped, not fatal to the connection */
+        ab_ws_set_skip(&l->ws, 1);
         uv_timer_stop(&l->h->retry);
         uv_timer_start(&l->h->ping, on_ping, PING_MS, PING_MS);
         ab_log(AB_LOG_INFO, LOGT, "mesh: %s to the relay %s",
@@ -455,6 +464,11 @@ static int on_frame(void *ud, int op, const char *data, size_t len)
     mlink *l = ud;
     if (op == AB_WS_CLOSE)
         return 1;
+    if (op == AB_WS_TOOBIG) { /* READY only (skip mode) */
+        ab_log(AB_LOG_WARN, LOGT, "mesh: message of %zu bytes from the relay dropped (cap %u)", len,
+               MAX_FRAME);
+        return 0;
+    }
     if (op != AB_WS_TEXT)
         return 0;
     if (l->state == S_AUTH)

@@ -15,6 +15,7 @@
 #include "core/common.h"
 
 static const char GUID[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+#define SKIP_SLICE 65536 /* skip mode: input moved into the buffer at a time */
 
 void ab_ws_init(ab_ws *ws, int client, size_t max_msg)
 {
@@ -23,6 +24,12 @@ void ab_ws_init(ab_ws *ws, int client, size_t max_msg)
     ws->max_msg = max_msg;
     ab_buf_init(&ws->in);
     ab_buf_init(&ws->msg);
+}
+
+void ab_ws_set_skip(ab_ws *ws, int on)
+{
+    AB_ASSERT(on || !ws->skipping);
+    ws->skip_big = on != 0;
 }
 
 void ab_ws_free(ab_ws *ws)
@@ -270,10 +277,52 @@ void ab_ws_close(ab_ws *ws, ab_buf *out, int code)
     ab_ws_frame(ws, out, AB_WS_CLOSE, c, code ? 2 : 0);
 }
 
+/* Skip mode: drops what has arrived of the payload being discarded; 1 when that frame is
+ * done (and with it the skipped message if it was the last frame), 0 if more bytes are due. */
+static int discard(ab_ws *ws)
+{
+    size_t avail = ws->in.len - ws->in_off;
+    size_t n = ws->skip_left < avail ? (size_t)ws->skip_left : avail;
+    ws->in_off += n;
+    ws->skip_left -= n;
+    if (ws->skip_left)
+        return 0;
+    if (ws->skip_fin) {
+        ws->skipping = 0;
+        ws->msg_op = 0;
+    }
+    return 1;
+}
+
+/* Skip mode: the head (hn bytes, mask included) of a data frame that belongs to an oversized
+ * message has been checked; starts discarding its payload. Same returns as one_frame. */
+static int skip_frame(ab_ws *ws, int op, int fin, uint64_t len, size_t hn, ab_ws_on_msg cb,
+                      void *ud)
+{
+    ws->in_off += hn;
+    ws->skip_left = len;
+    ws->skip_fin = fin;
+    int r = 1;
+    if (!ws->skipping) {
+        uint64_t seen = ws->msg.len + len;
+        ws->skipping = 1;
+        if (op != 0)
+            ws->msg_op = op;
+        ws->msg.len = 0;
+        if (ws->msg.cap > 65536) /* do not keep a cap-sized buffer for the skipped message */
+            ab_buf_free(&ws->msg);
+        r = cb && cb(ud, AB_WS_TOOBIG, NULL, (size_t)seen) ? 2 : 1;
+    }
+    int d = discard(ws);
+    return r == 2 ? 2 : d;
+}
+
 /* Parses one frame at the read position; returns 1 if a frame was consumed, 0 if more bytes
  * are needed, -1 on error, 2 if the callback stopped. */
 static int one_frame(ab_ws *ws, ab_buf *out, ab_ws_on_msg cb, void *ud)
 {
+    if (ws->skip_left)
+        return discard(ws);
     const unsigned char *p = (const unsigned char *)ws->in.data + ws->in_off;
     size_t avail = ws->in.len - ws->in_off;
     if (avail < 2)
@@ -305,9 +354,16 @@ static int one_frame(ab_ws *ws, ab_buf *out, ab_ws_on_msg cb, void *ud)
         return fail(ws, out, 1002, "unknown opcode");
     if (!control && ((op == 0) != (ws->msg_op != 0)))
         return fail(ws, out, 1002, "bad continuation");
-    if (!control && (len > ws->max_msg || ws->msg.len + len > ws->max_msg))
-        return fail(ws, out, 1009, "message too big");
     size_t mk = masked ? 4 : 0;
+    if (!control && (ws->skipping || len > ws->max_msg || ws->msg.len + len > ws->max_msg)) {
+        if (!ws->skip_big)
+            return fail(ws, out, 1009, "message too big");
+        if (len >> 63)
+            return fail(ws, out, 1002, "bad frame length");
+        if (avail < hn + mk)
+            return 0;
+        return skip_frame(ws, op, fin, len, hn + mk, cb, ud);
+    }
     if (avail < hn + mk + len)
         return 0;
     const unsigned char *mask = p + hn;
@@ -355,11 +411,10 @@ static int one_frame(ab_ws *ws, ab_buf *out, ab_ws_on_msg cb, void *ud)
     return r;
 }
 
-int ab_ws_feed(ab_ws *ws, const char *data, size_t len, ab_buf *out, ab_ws_on_msg cb, void *ud,
-               int (*path_ok)(const char *path), ab_ws_http *http)
+/* ab_ws_feed for one slice of input. */
+static int feed_slice(ab_ws *ws, const char *data, size_t len, ab_buf *out, ab_ws_on_msg cb,
+                      void *ud, int (*path_ok)(const char *path), ab_ws_http *http)
 {
-    if (ws->state == AB_WS_CLOSED)
-        return -1;
     ab_buf_append(&ws->in, data, len);
     int rc = 0;
     if (ws->state == AB_WS_HANDSHAKE) {
@@ -382,5 +437,25 @@ compact:
         ws->in.len -= ws->in_off;
         ws->in_off = 0;
     }
+    return rc;
+}
+
+int ab_ws_feed(ab_ws *ws, const char *data, size_t len, ab_buf *out, ab_ws_on_msg cb, void *ud,
+               int (*path_ok)(const char *path), ab_ws_http *http)
+{
+    if (ws->state == AB_WS_CLOSED)
+        return -1;
+    if (!ws->skip_big)
+        return feed_slice(ws, data, len, out, cb, ud, path_ok, http);
+    /* skip mode: slices, so that a large input being discarded is never copied whole */
+    size_t done = 0;
+    int rc;
+    do {
+        size_t n = len - done < SKIP_SLICE ? len - done : SKIP_SLICE;
+        rc = feed_slice(ws, data + done, n, out, cb, ud, path_ok, http);
+        done += n;
+    } while (rc == 0 && done < len && ws->state != AB_WS_CLOSED);
+    if (rc > 0 && done < len) /* kept for the next call, as without slices */
+        ab_buf_append(&ws->in, data + done, len - done);
     return rc;
 }

@@ -5,8 +5,10 @@
 # instead of the upgrade answer, an endless HTTP head, a 2 MiB frame before auth, a non-JSON
 # challenge, an auth error, and a relay that accepts the TCP connection (or upgrades) and never
 # answers, which the link's 15 s per-attempt deadline ends; a success without a session_token is
-# a success (mesh §4.1: the token is omitted when absent). After auth: a frame with a reserved
-# bit and a 2 MiB frame each drop the connection (logged), the request in flight fails with
+# a success (mesh §4.1: the token is omitted when absent). After auth: messages over the 1 MiB
+# cap (a whole 2 MiB frame, a 1.5 MiB message in fragments with a Ping between them) are dropped
+# with a WARN and the connection kept (the Ping answered, the request in flight answered); a
+# frame with a reserved bit drops the connection (logged), the request in flight fails with
 # "send failed: connection to the relay lost", the link reconnects with backoff (resuming with
 # its token), a reconnection that hangs in auth is ended by the deadline and followed by a full
 # auth, junk text and binary frames are dropped without dropping the connection, and the agent
@@ -86,10 +88,11 @@ local function show(tag, ok, v)
   io.stdout:flush()
 end
 show("first", pcall(mesh.request, me, { q = 1 }, { timeout = 30 }))
+show("second", pcall(mesh.request, me, { q = 2 }, { timeout = 30 }))
 local seen, ok, r = {}, false, nil
 local deadline = std.time.millis() + 80000
 repeat
-  ok, r = pcall(mesh.request, me, { q = 2 }, { timeout = 30 })
+  ok, r = pcall(mesh.request, me, { q = 3 }, { timeout = 30 })
   if not ok then
     if not seen[r] then print("retry " .. tostring(r)) end
     seen[r] = true
@@ -100,15 +103,25 @@ show("final", ok, r)
 io.stdout:flush()
 sh.exec("kill -TERM $PPID")
 LUA
-fake ok_then_reserved ok_then_big silent_upgraded ok_then_junk
+fake ok_then_big ok_then_reserved silent_upgraded ok_then_junk
 rc=0
 timeout 110 "$AB_BIN" run -s "$tmp/recon.lua" -r "$url" >"$tmp/out" 2>"$tmp/err" </dev/null || rc=$?
 expect_rc 0 "reconnecting agent"
-expect_out "first false send failed: connection to the relay lost" "request in flight on a bad frame"
-expect_out "retry send failed: connection to the relay lost" "request in flight on a big frame"
-expect_out 'final true {"echo":2}' "served after three bad connections"
+expect_out 'first true {"echo":1}' "request in flight across the oversized messages"
+expect_out "second false send failed: connection to the relay lost" "request on a bad frame"
+expect_out "retry send failed: connection to the relay lost" "request after a resume, bad frame"
+expect_out 'final true {"echo":3}' "served after three bad connections"
+expect_err "mesh: message of 2097152 bytes from the relay dropped (cap 1048576)" "2 MiB frame"
+# fragmented: the size up to the fragment that crossed the cap (768 KiB + 768 KiB)
+expect_err "mesh: message of 1572864 bytes from the relay dropped (cap 1048576)" "1.5 MiB message"
+[ "$(grep -c "from the relay dropped" "$tmp/err")" -eq 2 ] || fail "want exactly 2 dropped messages"
+reject_err "message too big" "oversized messages after auth"
+grep -qxF "conn 1: big messages sent" "$tmp/relay.out" || fail "big messages not sent"
+grep -qxF "conn 1: pong big" "$tmp/relay.out" || fail "Ping inside the fragmented message unanswered"
+grep -qxF "conn 1: second request" "$tmp/relay.out" || fail "first connection lost too early"
 expect_err "mesh: relay connection lost: connection failed: reserved bits set" "reserved bit"
-expect_err "mesh: relay connection lost: connection failed: message too big" "2 MiB frame"
+[ "$(grep -c "connection failed: reserved bits set" "$tmp/err")" -eq 2 ] ||
+    fail "want exactly 2 connections lost on a reserved bit"
 expect_err "mesh: relay connection lost: auth failed: timed out waiting for the relay" "hung auth"
 expect_err "mesh: frame without a valid sender dropped" "junk text frames"
 expect_err "mesh: reconnecting in" "backoff"

@@ -20,7 +20,12 @@ scenario i on the i-th accepted connection (the last one repeats). Every event i
                       (envelopes addressed to the agent itself come back as a relay would route
                       them)
   ok_then_reserved    auth, then on the first text frame a frame with RSV1 set
-  ok_then_big         auth, then on the first text frame a 2 MiB frame header (and 64 KiB of it)
+  ok_then_big         auth, then on the first text frame (a request in flight) a whole 2 MiB text
+                      frame and a 1.5 MiB text message in two fragments with a Ping "big"
+                      between them (the link must drop both, answer the Ping and keep the
+                      connection; its Pong is printed as "pong big"), then echoes every text
+                      frame back, that request included, until the second request envelope,
+                      which gets a frame with RSV1 set
   ok_then_junk        auth, then a non-JSON text frame, a binary frame and a JSON text without
                       `from`, then echoes
 
@@ -105,6 +110,14 @@ class Conn:
         """A text frame declaring 2 MiB, of which 64 KiB are sent."""
         self.s.sendall(struct.pack("!BBQ", 0x81, 127, 2 << 20) + b"x" * 65536)
 
+    def big_messages(self):
+        """A whole 2 MiB text frame, then 768 KiB + Ping + 768 KiB as one fragmented text."""
+        self.frame(1, b"x" * (2 << 20))
+        self.frame(1, b"y" * (768 << 10), first=0x01)
+        self.frame(9, b"big")
+        self.frame(0, b"y" * (768 << 10))
+        say(self.n, "big messages sent")
+
     def recv_msg(self):
         """The next text message (control frames answered or skipped)."""
         while True:
@@ -137,6 +150,9 @@ class Conn:
                 raise Closed()
             if op == 9:
                 self.frame(10, data)
+                continue
+            if op == 10:
+                say(self.n, "pong " + data.decode(errors="replace"))
                 continue
             if op == 1:
                 return data.decode()
@@ -204,14 +220,26 @@ def play(conn, scenario):
         c.text({"success": False, "error": "nonce signature invalid: forged"})
         c.hold()
     c.auth(token=scenario != "no_token")
-    if scenario in ("ok_then_reserved", "ok_then_big"):
+    if scenario == "ok_then_reserved":
         c.recv_msg()
         say(c.n, "request in flight")
-        if scenario == "ok_then_big":
-            c.big_frame()
-        else:
-            c.frame(1, b"{}", first=0xC1)
+        c.frame(1, b"{}", first=0xC1)
         c.hold()
+    if scenario == "ok_then_big":
+        m = c.recv_msg()
+        say(c.n, "request in flight")
+        c.big_messages()
+        requests = 0
+        while True:
+            if json.loads(m).get("msg_type") == "request":
+                requests += 1
+                if requests == 2:
+                    say(c.n, "second request")
+                    c.frame(1, b"{}", first=0xC1)
+                    c.hold()
+            say(c.n, "echo")
+            c.text(m)
+            m = c.recv_msg()
     if scenario == "ok_then_junk":
         c.text("not json")
         c.frame(2, b"\x00\x01binary")
