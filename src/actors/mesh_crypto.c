@@ -13,7 +13,8 @@
  * the bus's reply (AB_MSG_REPLY) is sealed as the response, encrypted iff the request was
  * (error texts per core §4.11.3). An undecryptable encrypted request is answered with a
  * plaintext {"error":"no_session"} error, a stream_request with an error, and with no bus
- * {"error":"bus channel closed"}. Deadlines: one sweep timer per actor (period
+ * {"error":"bus channel closed"} (but while the host has not set the bus yet, bus_pending,
+ * requests wait for it and go to it in arrival order). Deadlines: one sweep timer per actor (period
  * min(1 s, timeout / 5)) answers {"error":"handler timeout"} for requests older than the
  * handler timeout and cancels their bus events (AB_MSG_BUS_CANCEL); a later ack is dropped.
  * Cancels (spec mesh §8.4): a verified `cancel` from peer X in reply to R, while X's request R
@@ -77,11 +78,16 @@ typedef struct inreq {
     char id[AB_MESH_UUID_LEN + 1];
     int encrypted;
     uint64_t deadline_ms;
+    char *held; /* the event body, while the bus is not set yet (bus_pending) */
+    size_t held_len;
 } inreq;
 
 typedef struct crypto {
     ab_rt *rt;
     ab_handle self, link, bus;
+    int bus_pending; /* a bus will be set: hold requests until then */
+    uint32_t *held;  /* sessions of held requests, in arrival order */
+    size_t nheld, held_cap;
     ab_mesh_identity id;
     unsigned char s_priv[32], s_pub[32];
     ab_smap peers;
@@ -371,6 +377,19 @@ static void flow_done(crypto *c)
     }
 }
 
+static void inreq_drop(crypto *c, inreq *q);
+
+/* The AB_MSG_BUS_EVENT call for an inbound request (body: kind, id, payload, meta). */
+static void bus_event(crypto *c, uint32_t session, const char *body, size_t len)
+{
+    ab_msg *m = ab_msg_with_body(AB_MSG_BUS_EVENT, body, len);
+    m->flags = AB_MSG_F_CALL;
+    m->src = c->self;
+    m->dst = c->bus;
+    m->session = session;
+    ab_send(c->rt, m);
+}
+
 static void on_request(crypto *c, const ab_mesh_env *e, const char *payload, size_t plen)
 {
     if (!payload) {
@@ -385,12 +404,12 @@ static void on_request(crypto *c, const ab_mesh_env *e, const char *payload, siz
                    "{\"error\":\"stream_request is not supported\"}", e->encrypted);
         return;
     }
-    if (!c->bus) {
+    if (!c->bus && !c->bus_pending) {
         ANSWER_LIT(c, e->from, e->id, AB_MESH_RESPONSE, "{\"error\":\"bus channel closed\"}",
                    e->encrypted);
         return;
     }
-    inreq *q = ab_xmalloc(sizeof *q);
+    inreq *q = ab_xcalloc(1, sizeof *q);
     memcpy(q->peer, e->from, sizeof q->peer);
     memcpy(q->id, e->id, sizeof q->id);
     q->encrypted = e->encrypted;
@@ -415,17 +434,46 @@ static void on_request(crypto *c, const ab_mesh_env *e, const char *payload, siz
     char meta[80];
     int mn = snprintf(meta, sizeof meta, "{\"from\":\"%s\"}", e->from);
     ab_mpw_str(&b, meta, (size_t)mn);
-    ab_msg *m = ab_msg_with_body(AB_MSG_BUS_EVENT, b.data, b.len);
-    ab_buf_free(&b);
-    m->flags = AB_MSG_F_CALL;
-    m->src = c->self;
-    m->dst = c->bus;
-    m->session = session;
     if (c->flow)
         atomic_fetch_add_explicit(&c->flow->inflight, 1, memory_order_acq_rel);
     if (!c->sweeping)
         sweep_arm(c);
-    ab_send(c->rt, m);
+    if (!c->bus) {
+        /* starting up: the host has not handed us the bus yet */
+        q->held = b.data;
+        q->held_len = b.len;
+        if (c->nheld == c->held_cap)
+            c->held = ab_xrealloc(c->held, (c->held_cap = c->held_cap ? c->held_cap * 2 : 16) *
+                                               sizeof *c->held);
+        c->held[c->nheld++] = session;
+        return;
+    }
+    bus_event(c, session, b.data, b.len);
+    ab_buf_free(&b);
+}
+
+/* Hands the held requests to the bus that was just set, in arrival order (entries that timed
+ * out or were cancelled meanwhile are gone from the table and skipped). */
+static void release_held(crypto *c)
+{
+    for (size_t i = 0; i < c->nheld; i++) {
+        char k[16];
+        skey(c->held[i], k);
+        inreq *q = ab_smap_get(&c->inflight, k);
+        if (!q || !q->held)
+            continue;
+        if (c->bus) {
+            bus_event(c, q->session, q->held, q->held_len);
+        } else {
+            ANSWER_LIT(c, q->peer, q->id, AB_MESH_RESPONSE, "{\"error\":\"bus channel closed\"}",
+                       q->encrypted);
+        }
+        free(q->held);
+        q->held = NULL;
+        if (!c->bus)
+            inreq_drop(c, q);
+    }
+    c->nheld = 0;
 }
 
 /* Forgets q (both indexes), frees it and counts it out of the bus. */
@@ -437,6 +485,7 @@ static void inreq_drop(crypto *c, inreq *q)
     req_key(q->peer, q->id, rk);
     if (ab_smap_get(&c->by_req, rk) == q)
         ab_smap_del(&c->by_req, rk);
+    free(q->held);
     free(q);
     flow_done(c);
 }
@@ -773,8 +822,11 @@ static void handle(ab_actor *self, ab_msg *m)
         break;
     case AB_MSG_MESH_SET_BUS: {
         double h;
-        if (ab_mpr_number(&r, &h) == 0)
+        if (ab_mpr_number(&r, &h) == 0) {
             c->bus = (ab_handle)h;
+            c->bus_pending = 0;
+            release_held(c);
+        }
         break;
     }
     case AB_MSG_REPLY:
@@ -811,9 +863,13 @@ static void destroy(ab_actor *self)
         peer_free(c, e->val);
     ab_smap_free(&c->peers);
     bi = 0;
-    while (ab_smap_next(&c->inflight, &bi, &e))
-        free(e->val);
+    while (ab_smap_next(&c->inflight, &bi, &e)) {
+        inreq *q = e->val;
+        free(q->held);
+        free(q);
+    }
     ab_smap_free(&c->inflight);
+    free(c->held);
     ab_smap_free(&c->by_req);
     ab__mesh_flow_release(c->flow);
     ab_mesh_identity_wipe(&c->id);
@@ -839,6 +895,7 @@ ab_handle ab__mesh_crypto_spawn(ab_rt *rt, const ab__mesh_crypto_config *cfg)
     c->rt = rt;
     c->link = cfg->link;
     c->bus = cfg->bus;
+    c->bus_pending = cfg->bus_pending && !cfg->bus;
     c->handler_timeout_ms = cfg->handler_timeout_ms ? cfg->handler_timeout_ms : 30000;
     c->flow = cfg->flow;
     c->prune_at = PEERS_PRUNE_MIN;

@@ -1041,7 +1041,8 @@ int ab_mesh_link_start(ab_rt *rt, const ab_mesh_link_config *cfg, ab_handle *out
                                  .link = l->self,
                                  .bus = cfg->bus,
                                  .handler_timeout_ms = cfg->handler_timeout_ms,
-                                 .flow = l->flow};
+                                 .flow = l->flow,
+                                 .bus_pending = cfg->bus_pending};
     for (unsigned i = 0; i < l->ncrypto; i++)
         l->crypto[i] = ab__mesh_crypto_spawn(rt, &cc);
     AB_ASSERT(ab_rt_io_call(rt, io_start, l) == 0);

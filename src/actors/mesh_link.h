@@ -65,6 +65,7 @@ typedef struct ab__mesh_crypto_config {
     ab_handle bus;             /* inbound requests go here; 0 = {"error":"bus channel closed"} */
     unsigned handler_timeout_ms;
     ab__mesh_flow *flow; /* NULL = no flow control (tests) */
+    int bus_pending;     /* bus is 0 but will be set (SET_BUS): hold requests until then */
 } ab__mesh_crypto_config;
 
 typedef struct ab_mesh_link_config {
@@ -75,6 +76,9 @@ typedef struct ab_mesh_link_config {
     unsigned crypto_actors;      /* 0 = number of worker threads */
     unsigned max_inflight;       /* inbound requests in the bus before reading pauses (256) */
     unsigned handler_timeout_ms; /* inbound handler ack timeout (30000) */
+    int bus_pending; /* bus is 0 now but ab_mesh_link_set_bus will follow: inbound requests
+                        wait for it (up to the handler timeout) instead of being answered
+                        {"error":"bus channel closed"} */
 } ab_mesh_link_config;
 
 /* Spawns the link and its crypto actors, connects and authenticates. Blocks the calling
@@ -86,7 +90,8 @@ int ab_mesh_link_start(ab_rt *rt, const ab_mesh_link_config *cfg, ab_handle *out
 
 /* Tells the link (any thread) which bus actor serves inbound requests; the host calls it once
  * the bus exists (it is spawned after the link because handler VMs need the link's handle).
- * Until then inbound requests are answered {"error":"bus channel closed"}. */
+ * Until then inbound requests wait (cfg.bus_pending) or are answered
+ * {"error":"bus channel closed"}; a 0 handle answers the waiting ones that way. */
 void ab_mesh_link_set_bus(ab_rt *rt, ab_handle link, ab_handle bus);
 
 /* Crypto actor spawn (used by ab_mesh_link_start; exposed for tests). */

@@ -315,7 +315,9 @@ ab_run_status ab_run(const ab_config *cfg, char **errmsg)
     ab_handle mesh = 0;
     char agent_id[44] = "";
     if (cfg->relay_url) {
-        ab_mesh_link_config lc = {.url = cfg->relay_url, .seed = seed, .bus = 0};
+        /* the bus comes after the link (handler VMs need its handle): requests that arrive
+         * meanwhile wait for it */
+        ab_mesh_link_config lc = {.url = cfg->relay_url, .seed = seed, .bus = 0, .bus_pending = 1};
         char *merr = NULL;
         int mrc = ab_mesh_link_start(rt, &lc, &mesh, agent_id, &merr);
         sodium_memzero(seed, sizeof seed);

@@ -653,11 +653,45 @@ static void test_cancel(void **st)
     assert_true(wait_in(0, "{\"echo\":{\"after_cancel\":1}}") >= 0);
 }
 
+static void test_requests_wait_for_the_bus(void **st)
+{
+    (void)st;
+    /* a fresh crypto actor for B that starts without a bus but knows one is coming */
+    ab_handle old = cry[1];
+    ab__mesh_crypto_config cc = {.seed = seed[1],
+                                 .link = sw,
+                                 .bus = 0,
+                                 .handler_timeout_ms = HANDLER_TIMEOUT_MS,
+                                 .bus_pending = 1};
+    cry[1] = ab__mesh_crypto_spawn(rt, &cc);
+    int before = count_ev(1);
+    char r1[37], r2[37];
+    seal(0, AB_MESH_REQUEST, NULL, "{\"early\":1}", 0, r1);
+    seal(0, AB_MESH_REQUEST, NULL, "{\"early\":2}", 0, r2);
+    usleep(200000);
+    assert_int_equal(count_ev(1), before); /* held, not answered "bus channel closed" */
+    set_bus(1, sw);
+    assert_true(wait_ev(1, "{\"early\":1}") >= 0);
+    assert_true(wait_ev(1, "{\"early\":2}") >= 0);
+    int i = wait_in(0, "{\"echo\":{\"early\":1}}");
+    assert_true(i >= 0);
+    assert_string_equal(recs[i].reply, r1);
+    assert_true(wait_in(0, "{\"echo\":{\"early\":2}}") >= 0);
+    /* again, but the host hands over no bus after all: the waiting ones are refused */
+    cry[1] = ab__mesh_crypto_spawn(rt, &cc);
+    seal(0, AB_MESH_REQUEST, NULL, "{\"early\":3}", 0, NULL);
+    usleep(200000);
+    set_bus(1, 0);
+    assert_true(wait_in(0, "{\"error\":\"bus channel closed\"}") >= 0);
+    cry[1] = old;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_handshake_and_roundtrip),
         cmocka_unit_test(test_bus_errors),
+        cmocka_unit_test(test_requests_wait_for_the_bus),
         cmocka_unit_test(test_handler_timeout_and_flow),
         cmocka_unit_test(test_forged_and_misaddressed),
         cmocka_unit_test(test_stale_session_recovers),
