@@ -7,32 +7,11 @@
 # "bus channel closed", null, "handler timeout". Needs AB_BIN and AB_MESH_BUS_PEER.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-: "${AB_BIN:?AB_BIN must point at the agent-block binary}"
 : "${AB_MESH_BUS_PEER:?AB_MESH_BUS_PEER must point at the mesh_bus_peer test program}"
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/ab-mesh-bus.XXXXXX")
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-mkdir -p "$tmp/home"
-cd "$tmp"
-export AGENT_BLOCK_HOME="$tmp/home"
-unset AGENT_BLOCK_MESH_SECRET_KEY AGENT_BLOCK_AGENT_ID AGENT_BLOCK_RUN_ID AGENT_BLOCK_AGENT_NAME
-. "$here/lib/common.sh"
-wait_for() {
-    for _ in $(seq "$3"); do
-        grep -qF -- "$2" "$1" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    return 1
-}
+. "$here/lib/mesh.sh"
+mesh_setup mesh-bus
 
-"$AB_BIN" relay --listen 127.0.0.1:0 >"$tmp/relay.out" 2>&1 </dev/null &
-pids+=($!)
-wait_for "$tmp/relay.out" "relay listening on" 50 || { fail "relay did not start"; finish; }
-port=$(sed -n 's/^relay listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/relay.out")
+relay_wait=50 start_relay
 "$AB_MESH_BUS_PEER" "$port" 30 >"$tmp/peer.out" 2>&1 </dev/null &
 pids+=($!)
 wait_for "$tmp/peer.out" "peer " 50 || { fail "bus peer did not start"; finish; }
@@ -55,7 +34,7 @@ for _, enc in ipairs({ true, false }) do
   print(tag .. " null " .. type(n) .. " " .. tostring(n == std.sql.null))
 end
 LUA
-AGENT_BLOCK_TRACE_ID=trace-1 run run -s a.lua -r "ws://127.0.0.1:$port/ws" -c "$peer"
+AGENT_BLOCK_TRACE_ID=trace-1 run run -s a.lua -r "$url" -c "$peer"
 expect_rc 0 "requests through the fake bus"
 for t in enc plain; do
     expect_out "$t ok mesh 36 true 1 ok true trace-1" "$t: event fields and ack"

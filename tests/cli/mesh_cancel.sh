@@ -10,43 +10,9 @@
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
-: "${AB_BIN:?AB_BIN must point at the agent-block binary}"
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/ab-mesh-cancel.XXXXXX")
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do
-        kill -KILL "$p" 2>/dev/null || true
-    done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-mkdir -p "$tmp/home"
-cd "$tmp"
-export AGENT_BLOCK_HOME="$tmp/home"
-unset AGENT_BLOCK_MESH_SECRET_KEY AGENT_BLOCK_AGENT_ID AGENT_BLOCK_TRACE_ID AGENT_BLOCK_RUN_ID
-unset AGENT_BLOCK_LOG RUST_LOG
-. "$here/lib/common.sh"
-
-SEED_A=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
-SEED_B=4242424242424242424242424242424242424242424242424242424242424242
-ID_B=IVL40Zt5HSRFMkLhXy6rbLfP-ntqXtMAl5YOBpiB2xI
-
-# wait_for FILE TEXT MAX_TENTHS: waits until FILE contains TEXT.
-wait_for() {
-    for _ in $(seq "$3"); do
-        grep -qF -- "$2" "$1" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    return 1
-}
-
-: >"$tmp/relay.out"
-"$AB_BIN" relay --listen "127.0.0.1:0" >"$tmp/relay.out" 2>&1 </dev/null &
-relay_pid=$!
-pids+=("$relay_pid")
-wait_for "$tmp/relay.out" "relay listening on" 100 || { fail "relay did not start"; finish; }
-port=$(sed -n 's/^relay listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/relay.out")
-url="ws://127.0.0.1:$port/ws"
+. "$here/lib/mesh.sh"
+mesh_setup mesh-cancel
+start_relay
 
 # --- B: one handler VM; `sleep` requests record their start, their to-be-closed variable's
 # run and their end in the VM's globals; `check` requests report them ---

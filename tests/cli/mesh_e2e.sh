@@ -8,48 +8,9 @@
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
-: "${AB_BIN:?AB_BIN must point at the agent-block binary}"
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/ab-mesh-e2e.XXXXXX")
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do
-        kill -KILL "$p" 2>/dev/null || true
-    done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-mkdir -p "$tmp/home"
-cd "$tmp"
-export AGENT_BLOCK_HOME="$tmp/home"
-unset AGENT_BLOCK_MESH_SECRET_KEY AGENT_BLOCK_AGENT_ID AGENT_BLOCK_TRACE_ID AGENT_BLOCK_RUN_ID
-. "$here/lib/common.sh"
-
-SEED_A=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
-ID_A=A6EHv_POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg
-SEED_B=4242424242424242424242424242424242424242424242424242424242424242
-ID_B=IVL40Zt5HSRFMkLhXy6rbLfP-ntqXtMAl5YOBpiB2xI
-
-# wait_for FILE TEXT MAX_TENTHS: waits until FILE contains TEXT.
-wait_for() {
-    for _ in $(seq "$3"); do
-        grep -qF -- "$2" "$1" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    return 1
-}
-
-# start_relay PORT: starts a relay (PORT 0 = ephemeral) and sets relay_pid and port.
-start_relay() {
-    : >"$tmp/relay.out"
-    "$AB_BIN" relay --listen "127.0.0.1:$1" >"$tmp/relay.out" 2>&1 </dev/null &
-    relay_pid=$!
-    pids+=("$relay_pid")
-    wait_for "$tmp/relay.out" "relay listening on" 50 || { fail "relay did not start"; finish; }
-    port=$(sed -n 's/^relay listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/relay.out")
-}
-
-start_relay 0
-url="ws://127.0.0.1:$port/ws"
+. "$here/lib/mesh.sh"
+mesh_setup mesh-e2e
+relay_wait=50 start_relay
 echo 'print("ok")' >noop.lua
 
 # --- identity and connection errors (core §1, §2.1 step 5) ---
@@ -139,7 +100,7 @@ if wait_for "$tmp/out" "phase1" 150; then
     grep -qF "relay stats" "$tmp/relay.out" || fail "relay logs its counters at exit"
     old_port=$port
     sleep 1
-    start_relay "$old_port"
+    relay_port=$old_port relay_wait=50 start_relay
 else
     fail "A never reached phase1"
 fi

@@ -20,52 +20,14 @@
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
-: "${AB_BIN:?AB_BIN must point at the agent-block binary}"
 PY=/usr/bin/python3 # Debian's interpreter: the one that sees python3-nacl / python3-websockets
 PEER="$here/../peers/mesh_py_peer.py"
 export PYTHONDONTWRITEBYTECODE=1
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/ab-mesh-interop.XXXXXX")
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do
-        kill -KILL "$p" 2>/dev/null || true
-    done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-mkdir -p "$tmp/home"
-cd "$tmp"
-export AGENT_BLOCK_HOME="$tmp/home"
-unset AGENT_BLOCK_MESH_SECRET_KEY AGENT_BLOCK_AGENT_ID AGENT_BLOCK_TRACE_ID AGENT_BLOCK_RUN_ID
-. "$here/lib/common.sh"
+. "$here/lib/mesh.sh"
+mesh_setup mesh-interop
 
-SEED_A=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
-ID_A=A6EHv_POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg
-SEED_B=4242424242424242424242424242424242424242424242424242424242424242
-ID_B=IVL40Zt5HSRFMkLhXy6rbLfP-ntqXtMAl5YOBpiB2xI
 SEED_C=0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c
 SEED_E=0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e
-
-# wait_for FILE TEXT MAX_TENTHS: waits until FILE contains TEXT.
-wait_for() {
-    for _ in $(seq "$3"); do
-        grep -qF -- "$2" "$1" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    return 1
-}
-
-# start_relay OUTFILE [ENV=VALUE...]: starts a relay on an ephemeral port; sets relay_pid, port.
-start_relay() {
-    local out=$1
-    shift
-    : >"$out"
-    env "$@" "$AB_BIN" relay --listen 127.0.0.1:0 >"$out" 2>&1 </dev/null &
-    relay_pid=$!
-    pids+=("$relay_pid")
-    wait_for "$out" "relay listening on" 100 || { fail "relay did not start"; finish; }
-    port=$(sed -n 's/^relay listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$out")
-}
 
 # py ARGS...: runs the Python peer (30 s at most); results in $tmp/out, $tmp/err, $rc.
 py() {
@@ -110,8 +72,7 @@ py selftest
 expect_rc 0 "the Python peer fails its Appendix A self-check; nothing below can be trusted"
 finish
 
-start_relay "$tmp/relay.out"
-url="ws://127.0.0.1:$port/ws"
+start_relay
 
 # --- 1. Python peer -> agent-block agent --------------------------------------------------------
 cat >b.lua <<'EOF'
@@ -286,9 +247,9 @@ grep -Eq "relay stats .* flushed=([4-9]|[1-9][0-9]+) " "$tmp/relay.out" ||
 
 # heartbeat: a relay that pings after 0.5 s idle and reaps after 2.5 s; websockets answers the
 # Pings by itself, so the Python agent, silent for 4 s, must stay routable
-start_relay "$tmp/relay2.out" AGENT_BLOCK_RELAY_PING_AFTER_MS=500 \
-    AGENT_BLOCK_RELAY_REAP_AFTER_MS=2500 AGENT_BLOCK_RELAY_REAP_INTERVAL_MS=100
-py relay-idle "ws://127.0.0.1:$port/ws" 4
+relay_out=$tmp/relay2.out AGENT_BLOCK_RELAY_PING_AFTER_MS=500 \
+    AGENT_BLOCK_RELAY_REAP_AFTER_MS=2500 AGENT_BLOCK_RELAY_REAP_INTERVAL_MS=100 start_relay
+py relay-idle "$url" 4
 expect_rc 0 "idle peer"
 expect_out "ok an idle peer that answers Pings stays routable" "idle peer"
 grep -Eqx 'pings [1-9][0-9]*' "$tmp/out" || fail "the relay's Pings reach an independent client"

@@ -15,19 +15,10 @@
 # ends up served. Needs AB_BIN and AB_FAKE_RELAY.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-: "${AB_BIN:?AB_BIN must point at the agent-block binary}"
 : "${AB_FAKE_RELAY:?AB_FAKE_RELAY must point at tests/peers/fake_relay.py}"
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/ab-mesh-fake-relay.XXXXXX")
+. "$here/lib/mesh.sh"
+mesh_setup mesh-fake-relay
 relay_pid=
-cleanup() {
-    if [ -n "$relay_pid" ]; then kill -KILL "$relay_pid" 2>/dev/null || true; fi
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-. "$here/lib/common.sh"
-mkdir -p "$tmp/home"
-export AGENT_BLOCK_HOME="$tmp/home"
-unset AGENT_BLOCK_MESH_SECRET_KEY
 echo 'print("ok")' >"$tmp/noop.lua"
 
 # fake SCENARIO...: (re)starts the fake relay; sets relay_pid and url.
@@ -39,6 +30,7 @@ fake() {
     : >"$tmp/relay.out"
     /usr/bin/python3 "$AB_FAKE_RELAY" "$@" >"$tmp/relay.out" 2>&1 </dev/null &
     relay_pid=$!
+    pids=("$relay_pid") # the only process the exit trap has to kill
     for _ in $(seq 200); do
         grep -q "^fake relay listening on" "$tmp/relay.out" && break
         sleep 0.1

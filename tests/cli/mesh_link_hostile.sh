@@ -13,37 +13,13 @@
 # still be running at the end. Needs AB_BIN and AB_MESH_LINK_PEER.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-: "${AB_BIN:?AB_BIN must point at the agent-block binary}"
 : "${AB_MESH_LINK_PEER:?AB_MESH_LINK_PEER must point at the mesh_link_peer test program}"
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/ab-mesh-link-hostile.XXXXXX")
-relay_pid=
-agent_pid=
-cleanup() {
-    for p in $agent_pid $relay_pid; do kill -KILL "$p" 2>/dev/null || true; done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-. "$here/lib/common.sh"
-mkdir -p "$tmp/home"
-export AGENT_BLOCK_HOME="$tmp/home"
-unset AGENT_BLOCK_MESH_SECRET_KEY
+. "$here/lib/mesh.sh"
+mesh_setup mesh-link-hostile
 # A small ASan quarantine, so that freed memory is reused and the RSS check means the same
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=4"
 
-wait_for() { # FILE TEXT TENTHS
-    for _ in $(seq "$3"); do
-        grep -qF -- "$2" "$1" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    return 1
-}
-
-: >"$tmp/relay.out"
-AGENT_BLOCK_RELAY_RATE=1000000 AGENT_BLOCK_RELAY_BURST=1000000 \
-    "$AB_BIN" relay --listen 127.0.0.1:0 >"$tmp/relay.out" 2>&1 </dev/null &
-relay_pid=$!
-wait_for "$tmp/relay.out" "relay listening on" 100 || { fail "relay did not start"; finish; }
-port=$(sed -n 's/^relay listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/relay.out")
+AGENT_BLOCK_RELAY_RATE=1000000 AGENT_BLOCK_RELAY_BURST=1000000 start_relay
 
 cat >"$tmp/serve.lua" <<'LUA'
 mesh.on(function(ev)
@@ -57,8 +33,9 @@ io.stdout:flush()
 bus.serve()
 LUA
 : >"$tmp/agent.out"
-"$AB_BIN" run -s "$tmp/serve.lua" -r "ws://127.0.0.1:$port/ws" >"$tmp/agent.out" 2>&1 </dev/null &
+"$AB_BIN" run -s "$tmp/serve.lua" -r "$url" >"$tmp/agent.out" 2>&1 </dev/null &
 agent_pid=$!
+pids+=("$agent_pid")
 wait_for "$tmp/agent.out" "agent " 200 || { fail "agent did not start"; cat "$tmp/agent.out"; finish; }
 agent_id=$(sed -n 's/^agent \([A-Za-z0-9_-]\{43\}\)$/\1/p' "$tmp/agent.out")
 
@@ -82,7 +59,6 @@ timeout 30 tail --pid="$agent_pid" -f /dev/null || arc=$?
 [ "$arc" -eq 0 ] || fail "agent did not stop on SIGTERM"
 wait "$agent_pid" || arc=$?
 [ "$arc" -eq 0 ] || fail "agent exit $arc after SIGTERM"
-agent_pid=
 if [ "$failures" -ne 0 ]; then
     grep -v "^ok " "$tmp/out" >&2 || true
     tail -30 "$tmp/agent.out" >&2

@@ -5,35 +5,9 @@
 # so the script sees a normal answer (spec mesh §9.3 "stale session"). Needs AB_BIN.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-: "${AB_BIN:?AB_BIN must point at the agent-block binary}"
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/ab-mesh-restart.XXXXXX")
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-mkdir -p "$tmp/home"
-cd "$tmp"
-export AGENT_BLOCK_HOME="$tmp/home"
-unset AGENT_BLOCK_MESH_SECRET_KEY
-. "$here/lib/common.sh"
-
-wait_for() {
-    for _ in $(seq "$3"); do
-        grep -qF -- "$2" "$1" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    return 1
-}
-
-"$AB_BIN" relay --listen 127.0.0.1:0 >"$tmp/relay.out" 2>&1 </dev/null &
-pids+=($!)
-wait_for "$tmp/relay.out" "relay listening on" 50 || { fail "relay did not start"; finish; }
-port=$(sed -n 's/^relay listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/relay.out")
-url="ws://127.0.0.1:$port/ws"
-SEED_B=4242424242424242424242424242424242424242424242424242424242424242
-ID_B=IVL40Zt5HSRFMkLhXy6rbLfP-ntqXtMAl5YOBpiB2xI
+. "$here/lib/mesh.sh"
+mesh_setup mesh-restart
+relay_wait=50 start_relay
 
 cat >b.lua <<'EOF'
 mesh.on(function(ev) return { n = ev.payload.n } end)

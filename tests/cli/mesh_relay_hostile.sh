@@ -8,31 +8,16 @@
 # AB_MESH_PEER.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-: "${AB_BIN:?AB_BIN must point at the agent-block binary}"
 : "${AB_MESH_PEER:?AB_MESH_PEER must point at the mesh_peer test program}"
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/ab-mesh-hostile.XXXXXX")
-relay_pid=
-cleanup() {
-    if [ -n "$relay_pid" ]; then kill -KILL "$relay_pid" 2>/dev/null || true; fi
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-. "$here/lib/common.sh"
+. "$here/lib/mesh.sh"
+mesh_setup mesh-hostile
 fail() { # quieter than lib/common.sh: the outputs are shown once at the end
     echo "FAIL: $*" >&2
     failures=$((failures + 1))
 }
 
 AGENT_BLOCK_RELAY_AUTH_TIMEOUT_MS=1000 AGENT_BLOCK_RELAY_MAX_MSG=65536 \
-    AGENT_BLOCK_RELAY_RATE=5 AGENT_BLOCK_RELAY_BURST=20 \
-    "$AB_BIN" relay --listen 127.0.0.1:0 >"$tmp/relay.out" 2>&1 </dev/null &
-relay_pid=$!
-for _ in $(seq 50); do
-    grep -q "relay listening on" "$tmp/relay.out" && break
-    sleep 0.1
-done
-port=$(sed -n 's/^relay listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/relay.out")
-[ -n "$port" ] || { echo "relay did not start"; cat "$tmp/relay.out"; exit 1; }
+    AGENT_BLOCK_RELAY_RATE=5 AGENT_BLOCK_RELAY_BURST=20 relay_wait=50 start_relay
 
 rc=0
 timeout 60 "$AB_MESH_PEER" hostile "$port" >"$tmp/out" 2>"$tmp/err" || rc=$?
@@ -49,7 +34,6 @@ echo "$metrics" | grep -q '^mesh_auth_failures_total [1-9]' || fail "metrics: au
 echo "$metrics" | grep -q 'reason="bad_signature"} [1-9]' || fail "metrics: bad signatures"
 kill -TERM "$relay_pid"
 wait "$relay_pid" || true
-relay_pid=
 grep -q "relay drop reason=bad_signature" "$tmp/relay.out" || fail "bad signature drop not logged"
 grep -q "relay drop reason=from_mismatch" "$tmp/relay.out" || fail "spoof drop not logged"
 grep -q "relay drop reason=rate_limited" "$tmp/relay.out" || fail "rate limit drop not logged"
@@ -61,14 +45,7 @@ grep -q "relay stats .*auth_timeouts=[1-9]" "$tmp/relay.out" || fail "stats line
 # reaping: a second relay with fast heartbeat settings; a silent socket is reaped, a peer that
 # answers pings (the blocking peer, and agent-block's link) stays
 AGENT_BLOCK_RELAY_PING_AFTER_MS=300 AGENT_BLOCK_RELAY_REAP_AFTER_MS=600 \
-    AGENT_BLOCK_RELAY_REAP_INTERVAL_MS=100 \
-    "$AB_BIN" relay --listen 127.0.0.1:0 >"$tmp/relay2.out" 2>&1 </dev/null &
-relay_pid=$!
-for _ in $(seq 50); do
-    grep -q "relay listening on" "$tmp/relay2.out" && break
-    sleep 0.1
-done
-port=$(sed -n 's/^relay listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/relay2.out")
+    AGENT_BLOCK_RELAY_REAP_INTERVAL_MS=100 relay_out=$tmp/relay2.out relay_wait=50 start_relay
 rc=0
 timeout 30 "$AB_MESH_PEER" reap "$port" >>"$tmp/out" 2>&1 || rc=$?
 [ "$rc" -eq 0 ] || fail "reap peer: exit $rc"
@@ -84,7 +61,6 @@ grep -qxF 'self false' "$tmp/idle.out" ||
 grep -qF "mesh: relay connection lost" "$tmp/idle.err" && fail "agent-block's link was dropped"
 kill -TERM "$relay_pid"
 wait "$relay_pid" || true
-relay_pid=
 grep -q "reason=reaped: idle past the reap timeout" "$tmp/relay2.out" || fail "reap not logged"
 
 if [ "$failures" -ne 0 ]; then

@@ -7,27 +7,11 @@
 # Needs AB_BIN and AB_MESH_PEER.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-: "${AB_BIN:?AB_BIN must point at the agent-block binary}"
 : "${AB_MESH_PEER:?AB_MESH_PEER must point at the mesh_peer test program}"
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/ab-mesh-order.XXXXXX")
-relay_pid=
-cleanup() {
-    if [ -n "$relay_pid" ]; then kill -KILL "$relay_pid" 2>/dev/null || true; fi
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-. "$here/lib/common.sh"
+. "$here/lib/mesh.sh"
+mesh_setup mesh-order
 
-: >"$tmp/relay.out"
-AGENT_BLOCK_RELAY_RATE=1000000 AGENT_BLOCK_RELAY_BURST=1000000 \
-    "$AB_BIN" relay --listen 127.0.0.1:0 --threads 3 >"$tmp/relay.out" 2>&1 </dev/null &
-relay_pid=$!
-for _ in $(seq 100); do
-    grep -q "relay listening on" "$tmp/relay.out" && break
-    sleep 0.1
-done
-port=$(sed -n 's/^relay listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/relay.out")
-[ -n "$port" ] || { echo "relay did not start"; cat "$tmp/relay.out"; exit 1; }
+AGENT_BLOCK_RELAY_RATE=1000000 AGENT_BLOCK_RELAY_BURST=1000000 start_relay --threads 3
 grep -q "relay listening on .*; 3 verify threads)" "$tmp/relay.out" ||
     fail "--threads 3 not applied"
 
@@ -40,7 +24,6 @@ routed=$(sed -n 's/^routed \([0-9]*\)$/\1/p' "$tmp/out")
 kill -TERM "$relay_pid"
 rc=0
 wait "$relay_pid" || rc=$?
-relay_pid=
 [ "$rc" -eq 0 ] || fail "relay exit status $rc"
 grep -q "relay stats .* routed=2103 .*dropped=5 .*bad_signature=5 " "$tmp/relay.out" ||
     fail "exit counters: $(grep 'relay stats' "$tmp/relay.out")"

@@ -9,49 +9,20 @@
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
-: "${AB_BIN:?AB_BIN must point at the agent-block binary}"
 command -v nginx >/dev/null || { echo "nginx not installed (Makefile DEB_PACKAGES)" >&2; exit 1; }
 command -v openssl >/dev/null || { echo "openssl not installed" >&2; exit 1; }
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/ab-mesh-wss.XXXXXX")
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do
-        kill -KILL "$p" 2>/dev/null || true
-    done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-mkdir -p "$tmp/home" "$tmp/ng"
-cd "$tmp"
-export AGENT_BLOCK_HOME="$tmp/home"
-unset AGENT_BLOCK_MESH_SECRET_KEY AGENT_BLOCK_AGENT_ID AGENT_BLOCK_TRACE_ID AGENT_BLOCK_RUN_ID
+. "$here/lib/mesh.sh"
+mesh_setup mesh-wss
+mkdir -p "$tmp/ng"
 unset SSL_CERT_FILE SSL_CERT_DIR
-. "$here/lib/common.sh"
-
-SEED_A=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
-ID_A=A6EHv_POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg
-SEED_B=4242424242424242424242424242424242424242424242424242424242424242
-ID_B=IVL40Zt5HSRFMkLhXy6rbLfP-ntqXtMAl5YOBpiB2xI
-
-# wait_for FILE TEXT MAX_TENTHS: waits until FILE contains TEXT.
-wait_for() {
-    for _ in $(seq "$3"); do
-        grep -qF -- "$2" "$1" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    return 1
-}
 
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
 # --- the relay (plain ws) ---
-: >"$tmp/relay.out"
-"$AB_BIN" relay --listen 127.0.0.1:0 >"$tmp/relay.out" 2>&1 </dev/null &
-pids+=("$!")
-wait_for "$tmp/relay.out" "relay listening on" 50 || { fail "relay did not start"; finish; }
-rport=$(sed -n 's/^relay listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/relay.out")
+relay_wait=50 start_relay
+rport=$port
 
 # --- certificates: "good" names localhost, "wrong" names another host; trust.pem has both ---
 for c in good:localhost wrong:wrong.example; do
