@@ -5,9 +5,16 @@
  * globals _SCRIPT_NAME/_PROMPT/_CONTEXT, the std table and every bridge namespace, then the
  * embedded Lua glue (the .lua files of src/lua). Runs once per VM on the spawning thread, before
  * the actor exists.
+ *
+ * Embedded chunks (glue and blocks) are compiled once per process, by the first VM that needs
+ * one, into bytecode with debug info (so error positions and messages are those of the source);
+ * every VM then loads that bytecode, which costs a fraction of compiling the source. Binary mode
+ * is used only for these buffers, made in this file from the embedded sources: nothing a script
+ * supplies reaches them.
  */
 #define _GNU_SOURCE
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -23,6 +30,75 @@
 
 void ab__vm_open_runtime(lua_State *L, int actor_api);
 int ab__vm_init_state(lua_State *L, const ab_vm_config *cfg, char **err);
+
+/* ---- embedded chunks, compiled once per process ---- */
+
+typedef struct chunk {
+    char *bc; /* NULL: the source did not compile; loading it again reports the error */
+    size_t len;
+} chunk;
+
+static chunk *chunks; /* one per entry of ab_embedded_files, written once under chunks_once */
+static pthread_once_t chunks_once = PTHREAD_ONCE_INIT;
+
+/* The chunk name of an embedded file: "@embedded:blocks/<name>/init.lua" for a block (spec
+ * core §2.2), "=[agent-block <name>]" for the glue src/lua/<name>.lua. */
+static void chunk_name(const char *path, char *out, size_t n)
+{
+    const char *base = strrchr(path, '/');
+    if (strncmp(path, "src/lua/", 8) == 0 && base) {
+        const char *dot = strrchr(base, '.');
+        int len = dot ? (int)(dot - base - 1) : (int)strlen(base + 1);
+        snprintf(out, n, "=[agent-block %.*s]", len, base + 1);
+    } else {
+        snprintf(out, n, "@embedded:%s", path);
+    }
+}
+
+static int dump_writer(lua_State *L, const void *p, size_t sz, void *ud)
+{
+    chunk *c = ud;
+    c->bc = ab_xrealloc(c->bc, c->len + sz);
+    memcpy(c->bc + c->len, p, sz);
+    c->len += sz;
+    return 0;
+}
+
+static void compile_chunks(void)
+{
+    size_t n = 0;
+    while (ab_embedded_files[n].path)
+        n++;
+    chunk *cs = ab_xcalloc(n + 1, sizeof *cs);
+    lua_State *L = luaL_newstate();
+    AB_ASSERT(L != NULL);
+    for (size_t i = 0; i < n; i++) {
+        const ab_embedded_file *f = &ab_embedded_files[i];
+        char name[300];
+        chunk_name(f->path, name, sizeof name);
+        if (luaL_loadbufferx(L, f->data, f->len, name, "t") == LUA_OK) {
+            /* debug info kept: error positions and variable names in messages stay as
+             * they are when the glue is compiled from source */
+            lua_dump(L, dump_writer, &cs[i], 0);
+        }
+        lua_settop(L, 0);
+    }
+    lua_close(L);
+    chunks = cs;
+}
+
+/* Pushes the loaded (not yet run) embedded file f, or an error message; returns the
+ * luaL_loadbufferx status. Any thread. */
+static int load_embedded(lua_State *L, const ab_embedded_file *f)
+{
+    char name[300];
+    chunk_name(f->path, name, sizeof name);
+    pthread_once(&chunks_once, compile_chunks);
+    const chunk *c = &chunks[f - ab_embedded_files];
+    if (c->bc)
+        return luaL_loadbufferx(L, c->bc, c->len, name, "b");
+    return luaL_loadbufferx(L, f->data, f->len, name, "t");
+}
 
 static int loadlib_disabled(lua_State *L)
 {
@@ -50,11 +126,9 @@ static int embedded_searcher(lua_State *L)
         lua_pushfstring(L, "\n\tno embedded block '%s'", name);
         return 1;
     }
-    char chunk[300];
-    snprintf(chunk, sizeof chunk, "@embedded:%s", path);
-    if (luaL_loadbufferx(L, f->data, f->len, chunk, "t") != LUA_OK)
+    if (load_embedded(L, f) != LUA_OK)
         return lua_error(L);
-    lua_pushstring(L, chunk + 1);
+    lua_pushfstring(L, "embedded:%s", path);
     return 2;
 }
 
@@ -159,9 +233,7 @@ static int run_glue(lua_State *L, const char *name, char **err)
     snprintf(path, sizeof path, "src/lua/%s.lua", name);
     const ab_embedded_file *f = ab_embedded_find(path);
     AB_ASSERT(f != NULL);
-    char chunk[160];
-    snprintf(chunk, sizeof chunk, "=[agent-block %s]", name);
-    if (luaL_loadbufferx(L, f->data, f->len, chunk, "t") != LUA_OK) {
+    if (load_embedded(L, f) != LUA_OK) {
         *err = ab_xasprintf("runtime error: glue %s: %s", name, lua_tostring(L, -1));
         lua_pop(L, 1);
         return -1;
