@@ -3,7 +3,8 @@
  * package.loadlib disabled, package.searchers = [preload, Lua files, C refusal, embedded
  * blocks], package.path (script dir, <project>/blocks, <exe dir>/blocks, Lua's default), the
  * globals _SCRIPT_NAME/_PROMPT/_CONTEXT, the std table and every bridge namespace, then the
- * embedded Lua glue (the .lua files of src/lua). Runs once per VM on the spawning thread, before
+ * embedded Lua glue (task, stores, mesh, bus_handler of src/lua; other glue files are parts
+ * loaded on first use through sched.glue). Runs once per VM on the spawning thread, before
  * the actor exists.
  *
  * Embedded chunks (glue and blocks) are compiled once per process, by the first VM that needs
@@ -98,6 +99,25 @@ static int load_embedded(lua_State *L, const ab_embedded_file *f)
     if (c->bc)
         return luaL_loadbufferx(L, c->bc, c->len, name, "b");
     return luaL_loadbufferx(L, f->data, f->len, name, "t");
+}
+
+/* sched.glue(name): the embedded glue chunk src/lua/<name>.lua, loaded, not run; for glue that
+ * loads its rarely used parts on first use. Private: only the glue sees the sched table. */
+static int l_glue(lua_State *L)
+{
+    size_t len;
+    const char *name = luaL_checklstring(L, 1, &len);
+    char path[128];
+    const ab_embedded_file *f = NULL;
+    if (len < 64 && !strchr(name, '/') && !strchr(name, '.')) {
+        snprintf(path, sizeof path, "src/lua/%s.lua", name);
+        f = ab_embedded_find(path);
+    }
+    if (!f)
+        return luaL_error(L, "no embedded glue '%s'", name);
+    if (load_embedded(L, f) != LUA_OK)
+        return lua_error(L);
+    return 1;
 }
 
 static int loadlib_disabled(lua_State *L)
@@ -262,6 +282,10 @@ int ab__vm_init_state(lua_State *L, const ab_vm_config *cfg, char **err)
     }
     setup_package(cfg, L);
     ab__vm_open_runtime(L, cfg->actor_api);
+    lua_getfield(L, LUA_REGISTRYINDEX, "ab.sched");
+    lua_pushcfunction(L, l_glue);
+    lua_setfield(L, -2, "glue");
+    lua_pop(L, 1);
 
     lua_pushstring(L, cfg->script_name);
     lua_setglobal(L, "_SCRIPT_NAME");

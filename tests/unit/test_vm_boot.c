@@ -4,9 +4,9 @@
  * first, and every VM loads that bytecode. The first test must stay the first VM creation of
  * the process: twelve VMs are spawned at once from four threads, so that the one-time
  * compilation races with the other loads (ThreadSanitizer checks it in the TSan build). Each VM
- * then runs a script that checks what the glue provides and that error messages raised from
- * glue code still carry their chunk name and line (debug info kept), and the embedded block's
- * chunk name (spec core §2.2).
+ * then runs a script that checks what the glue provides (register_tools, whose body is loaded
+ * on first use, included), that error messages raised from glue code still carry their chunk
+ * name and line (debug info kept), and the embedded block's chunk name (spec core §2.2).
  */
 #define _GNU_SOURCE
 #include <setjmp.h>
@@ -40,7 +40,11 @@ static char script_path[320];
 static const char *boot_script =
     "assert(type(std.task.spawn) == 'function', 'std.task from the glue')\n"
     "assert(std.task.spawn(function() return 7 end):join() == 7, 'a task runs')\n"
-    "assert(type(std.kv.register_tools) == 'function', 'std.kv from the stores glue')\n"
+    "local reg = std.kv.register_tools\n"
+    "assert(type(reg) == 'function', 'std.kv from the stores glue')\n"
+    "-- register_tools' body is loaded on the first call; the function stays the same\n"
+    "assert(#reg({allowed = {}}) == 0 and std.kv.register_tools == reg, 'register_tools')\n"
+    "assert(std.sql.register_tools({prefix = 'q_', allowed = {'query'}})[1] == 'q_query')\n"
     "local ok, e = pcall(mesh.send, 'x', {})\n"
     "assert(not ok and e == 'mesh.send: mesh not connected (no --relay specified)', e)\n"
     "-- an error raised by C code called from the task glue keeps the glue's position\n"
