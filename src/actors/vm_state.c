@@ -332,5 +332,9 @@ int ab__vm_init_state(lua_State *L, const ab_vm_config *cfg, char **err)
         lua_pushnil(L);
         lua_setglobal(L, "_AB_HANDLER_VM");
     }
+    /* The glue's main chunks (their code, constants, debug info) are garbage once they ran, ~7 KB
+     * a VM: a handler VM may stay idle for its whole life, and its GC runs only when it
+     * allocates, so collect now (~70k instructions, ~6% of creating a VM). */
+    lua_gc(L, LUA_GCCOLLECT);
     return 0;
 }
