@@ -7,11 +7,11 @@
  * loaded on first use through sched.glue). Runs once per VM on the spawning thread, before
  * the actor exists.
  *
- * Embedded chunks (glue and blocks) are compiled once per process, by the first VM that needs
- * one, into bytecode with debug info (so error positions and messages are those of the source);
- * every VM then loads that bytecode, which costs a fraction of compiling the source. Binary mode
- * is used only for these buffers, made in this file from the embedded sources: nothing a script
- * supplies reaches them.
+ * Embedded chunks (glue and blocks) are compiled once per process, each by the first VM that
+ * needs it, and dumped as bytecode with debug info (so error positions and messages are those
+ * of the source); the other VMs load that bytecode, which costs a fraction of compiling the
+ * source. Binary mode is used only for these buffers, made in this file from the embedded
+ * sources: nothing a script supplies reaches them.
  */
 #define _GNU_SOURCE
 #include <limits.h>
@@ -35,12 +35,14 @@ int ab__vm_init_state(lua_State *L, const ab_vm_config *cfg, char **err);
 /* ---- embedded chunks, compiled once per process ---- */
 
 typedef struct chunk {
-    char *bc; /* NULL: the source did not compile; loading it again reports the error */
+    char *bc; /* lua_dump of the compiled chunk, with debug info */
     size_t len;
+    int done; /* bc is set; the entry never changes again */
 } chunk;
 
-static chunk *chunks; /* one per entry of ab_embedded_files, written once under chunks_once */
-static pthread_once_t chunks_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t chunks_mu = PTHREAD_MUTEX_INITIALIZER;
+static chunk *chunks; /* one per entry of ab_embedded_files, allocated on first use; guarded by
+                       * chunks_mu until done */
 
 /* The chunk name of an embedded file: "@embedded:blocks/<name>/init.lua" for a block (spec
  * core §2.2), "=[agent-block <name>]" for the glue src/lua/<name>.lua. */
@@ -65,40 +67,34 @@ static int dump_writer(lua_State *L, const void *p, size_t sz, void *ud)
     return 0;
 }
 
-static void compile_chunks(void)
-{
-    size_t n = 0;
-    while (ab_embedded_files[n].path)
-        n++;
-    chunk *cs = ab_xcalloc(n + 1, sizeof *cs);
-    lua_State *L = luaL_newstate();
-    AB_ASSERT(L != NULL);
-    for (size_t i = 0; i < n; i++) {
-        const ab_embedded_file *f = &ab_embedded_files[i];
-        char name[300];
-        chunk_name(f->path, name, sizeof name);
-        if (luaL_loadbufferx(L, f->data, f->len, name, "t") == LUA_OK) {
-            /* debug info kept: error positions and variable names in messages stay as
-             * they are when the glue is compiled from source */
-            lua_dump(L, dump_writer, &cs[i], 0);
-        }
-        lua_settop(L, 0);
-    }
-    lua_close(L);
-    chunks = cs;
-}
-
 /* Pushes the loaded (not yet run) embedded file f, or an error message; returns the
- * luaL_loadbufferx status. Any thread. */
+ * luaL_loadbufferx status. Any thread. The first VM of the process that loads f compiles it
+ * from source, in its own state, and keeps a dump with debug info (error positions and
+ * variable names stay those of the source); later VMs load that bytecode. A failed compile
+ * (out of memory under a VM's ceiling) leaves the entry for the next VM to try. */
 static int load_embedded(lua_State *L, const ab_embedded_file *f)
 {
     char name[300];
     chunk_name(f->path, name, sizeof name);
-    pthread_once(&chunks_once, compile_chunks);
-    const chunk *c = &chunks[f - ab_embedded_files];
-    if (c->bc)
-        return luaL_loadbufferx(L, c->bc, c->len, name, "b");
-    return luaL_loadbufferx(L, f->data, f->len, name, "t");
+    pthread_mutex_lock(&chunks_mu);
+    if (!chunks) {
+        size_t n = 0;
+        while (ab_embedded_files[n].path)
+            n++;
+        chunks = ab_xcalloc(n, sizeof *chunks);
+    }
+    chunk *c = &chunks[f - ab_embedded_files];
+    if (!c->done) {
+        int st = luaL_loadbufferx(L, f->data, f->len, name, "t");
+        if (st == LUA_OK) {
+            lua_dump(L, dump_writer, c, 0);
+            c->done = 1;
+        }
+        pthread_mutex_unlock(&chunks_mu);
+        return st;
+    }
+    pthread_mutex_unlock(&chunks_mu);
+    return luaL_loadbufferx(L, c->bc, c->len, name, "b");
 }
 
 /* sched.glue(name): the embedded glue chunk src/lua/<name>.lua, loaded, not run; for glue that
