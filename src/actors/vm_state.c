@@ -36,7 +36,7 @@ int ab__vm_init_state(lua_State *L, const ab_vm_config *cfg, char **err);
 
 typedef struct chunk {
     char *bc; /* lua_dump of the compiled chunk, with debug info */
-    size_t len;
+    size_t len, cap;
     int done; /* bc is set; the entry never changes again */
 } chunk;
 
@@ -58,10 +58,19 @@ static void chunk_name(const char *path, char *out, size_t n)
     }
 }
 
+/* lua_dump writes a few bytes at a time (thousands of calls for the task glue): grow the buffer
+ * geometrically, or the copies of realloc add up (they are slow enough under ASan, where realloc
+ * always moves, to delay the first VM by tens of milliseconds). */
 static int dump_writer(lua_State *L, const void *p, size_t sz, void *ud)
 {
     chunk *c = ud;
-    c->bc = ab_xrealloc(c->bc, c->len + sz);
+    if (sz > c->cap - c->len) {
+        size_t cap = c->cap ? c->cap : 4096;
+        while (cap - c->len < sz)
+            cap *= 2;
+        c->bc = ab_xrealloc(c->bc, cap);
+        c->cap = cap;
+    }
     memcpy(c->bc + c->len, p, sz);
     c->len += sz;
     return 0;
