@@ -384,6 +384,12 @@ static void cancel_one(ab_actor *a)
 
 ab_handle ab_actor_spawn(ab_rt *rt, const ab_actor_ops *ops, void *ud, ab_actor_kind kind)
 {
+    return ab_actor_spawn_cap(rt, ops, ud, kind, 0);
+}
+
+ab_handle ab_actor_spawn_cap(ab_rt *rt, const ab_actor_ops *ops, void *ud, ab_actor_kind kind,
+                             unsigned mailbox_cap)
+{
     unsigned idx = atomic_fetch_add(&rt->n_actors, 1);
     AB_ASSERT(idx < AB_RT_MAX_ACTORS);
     ab_actor *a = ab_xcalloc(1, sizeof *a);
@@ -392,7 +398,7 @@ ab_handle ab_actor_spawn(ab_rt *rt, const ab_actor_ops *ops, void *ud, ab_actor_
     a->ud = ud;
     a->handle = idx + 1;
     a->kind = kind;
-    ab_mailbox_init(&a->mb, rt->opt.mailbox_cap);
+    ab_mailbox_init(&a->mb, mailbox_cap ? mailbox_cap : rt->opt.mailbox_cap);
     atomic_init(&a->sched, 0);
     atomic_init(&a->cancel_pending, 0);
     atomic_init(&a->cancelled, 0);

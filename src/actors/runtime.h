@@ -67,6 +67,12 @@ void ab_rt_destroy(ab_rt *rt);
 /* Spawns an actor. ud is the actor's state (ab_actor_ud). Returns its handle (never 0).
  * Aborts if the actor table is full (AB_RT_MAX_ACTORS). Any thread. */
 ab_handle ab_actor_spawn(ab_rt *rt, const ab_actor_ops *ops, void *ud, ab_actor_kind kind);
+/* The same with a mailbox ring of mailbox_cap cells (rounded up to a power of two, at least 4;
+ * 0 = the runtime's mailbox_cap) instead of the runtime's. For actors that never have many
+ * messages queued: the ring is allocated and initialised at spawn (16 bytes a cell); messages
+ * beyond it still queue, on the mailbox's overflow list. Any thread. */
+ab_handle ab_actor_spawn_cap(ab_rt *rt, const ab_actor_ops *ops, void *ud, ab_actor_kind kind,
+                             unsigned mailbox_cap);
 #define AB_RT_MAX_ACTORS 4096
 
 void *ab_actor_ud(ab_actor *a);

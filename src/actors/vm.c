@@ -15,7 +15,9 @@
  * States:   created -> running (RUN received) -> exited (main chunk and every fiber done, or
  *           cancelled; on_exit called once). After exit it only answers calls with errors.
  * Limits:   memory ceiling (counting lua_Alloc), step limit (watchdog arms the count hook),
- *           at most 65535 pending async calls per VM.
+ *           at most 65535 pending async calls per VM. A handler VM's mailbox ring has
+ *           HANDLER_MAILBOX cells (the bus keeps at most 16 events in flight per VM), more
+ *           messages queue on the mailbox's overflow list; other VMs get the runtime's size.
  *
  * Fibers: each has a registry reference anchoring its coroutine and a pointer in the
  * coroutine's LUA_EXTRASPACE. A fiber is RUNNING, READY (in the FIFO ready list, with nargs
@@ -49,6 +51,7 @@ enum { FK_MAIN = 1, FK_TASK, FK_CALL };
 enum { INT_NONE = 0, INT_STEP = 1, INT_CANCEL = 2 };
 
 #define MAX_SESSIONS 65535u
+#define HANDLER_MAILBOX 64u /* 1 KB of ring instead of the default 16 KB per idle VM */
 
 typedef struct fiber {
     lua_State *co;
@@ -1238,7 +1241,8 @@ int ab_vm_spawn(ab_rt *rt, const ab_vm_config *cfg, ab_handle *out, char **err)
         goto destroy_unspawned;
     /* The ceiling applies to the script, not to the runtime's own set-up. */
     vm->mem_limit = cfg->memory_limit;
-    vm->self = ab_actor_spawn(rt, &vm_ops, vm, AB_ACTOR_WORKER);
+    vm->self =
+        ab_actor_spawn_cap(rt, &vm_ops, vm, AB_ACTOR_WORKER, cfg->handler_vm ? HANDLER_MAILBOX : 0);
     vms_add(vm);
     *out = vm->self;
     return 0;

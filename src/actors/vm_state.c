@@ -3,11 +3,19 @@
  * package.loadlib disabled, package.searchers = [preload, Lua files, C refusal, embedded
  * blocks], package.path (script dir, <project>/blocks, <exe dir>/blocks, Lua's default), the
  * globals _SCRIPT_NAME/_PROMPT/_CONTEXT, the std table and every bridge namespace, then the
- * embedded Lua glue (the .lua files of src/lua). Runs once per VM on the spawning thread, before
+ * embedded Lua glue (task, stores, mesh, bus_handler of src/lua; other glue files are parts
+ * loaded on first use through sched.glue). Runs once per VM on the spawning thread, before
  * the actor exists.
+ *
+ * Embedded chunks (glue and blocks) are compiled once per process, each by the first VM that
+ * needs it, and dumped as bytecode with debug info (so error positions and messages are those
+ * of the source); the other VMs load that bytecode, which costs a fraction of compiling the
+ * source. Binary mode is used only for these buffers, made in this file from the embedded
+ * sources: nothing a script supplies reaches them.
  */
 #define _GNU_SOURCE
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -23,6 +31,99 @@
 
 void ab__vm_open_runtime(lua_State *L, int actor_api);
 int ab__vm_init_state(lua_State *L, const ab_vm_config *cfg, char **err);
+
+/* ---- embedded chunks, compiled once per process ---- */
+
+typedef struct chunk {
+    char *bc; /* lua_dump of the compiled chunk, with debug info */
+    size_t len, cap;
+    int done; /* bc is set; the entry never changes again */
+} chunk;
+
+static pthread_mutex_t chunks_mu = PTHREAD_MUTEX_INITIALIZER;
+static chunk *chunks; /* one per entry of ab_embedded_files, allocated on first use; guarded by
+                       * chunks_mu until done */
+
+/* The chunk name of an embedded file: "@embedded:blocks/<name>/init.lua" for a block (spec
+ * core §2.2), "=[agent-block <name>]" for the glue src/lua/<name>.lua. */
+static void chunk_name(const char *path, char *out, size_t n)
+{
+    const char *base = strrchr(path, '/');
+    if (strncmp(path, "src/lua/", 8) == 0 && base) {
+        const char *dot = strrchr(base, '.');
+        int len = dot ? (int)(dot - base - 1) : (int)strlen(base + 1);
+        snprintf(out, n, "=[agent-block %.*s]", len, base + 1);
+    } else {
+        snprintf(out, n, "@embedded:%s", path);
+    }
+}
+
+/* lua_dump writes a few bytes at a time (thousands of calls for the task glue): grow the buffer
+ * geometrically, or the copies of realloc add up (they are slow enough under ASan, where realloc
+ * always moves, to delay the first VM by tens of milliseconds). */
+static int dump_writer(lua_State *L, const void *p, size_t sz, void *ud)
+{
+    chunk *c = ud;
+    if (sz > c->cap - c->len) {
+        size_t cap = c->cap ? c->cap : 4096;
+        while (cap - c->len < sz)
+            cap *= 2;
+        c->bc = ab_xrealloc(c->bc, cap);
+        c->cap = cap;
+    }
+    memcpy(c->bc + c->len, p, sz);
+    c->len += sz;
+    return 0;
+}
+
+/* Pushes the loaded (not yet run) embedded file f, or an error message; returns the
+ * luaL_loadbufferx status. Any thread. The first VM of the process that loads f compiles it
+ * from source, in its own state, and keeps a dump with debug info (error positions and
+ * variable names stay those of the source); later VMs load that bytecode. A failed compile
+ * (out of memory under a VM's ceiling) leaves the entry for the next VM to try. */
+static int load_embedded(lua_State *L, const ab_embedded_file *f)
+{
+    char name[300];
+    chunk_name(f->path, name, sizeof name);
+    pthread_mutex_lock(&chunks_mu);
+    if (!chunks) {
+        size_t n = 0;
+        while (ab_embedded_files[n].path)
+            n++;
+        chunks = ab_xcalloc(n, sizeof *chunks);
+    }
+    chunk *c = &chunks[f - ab_embedded_files];
+    if (!c->done) {
+        int st = luaL_loadbufferx(L, f->data, f->len, name, "t");
+        if (st == LUA_OK) {
+            lua_dump(L, dump_writer, c, 0);
+            c->done = 1;
+        }
+        pthread_mutex_unlock(&chunks_mu);
+        return st;
+    }
+    pthread_mutex_unlock(&chunks_mu);
+    return luaL_loadbufferx(L, c->bc, c->len, name, "b");
+}
+
+/* sched.glue(name): the embedded glue chunk src/lua/<name>.lua, loaded, not run; for glue that
+ * loads its rarely used parts on first use. Private: only the glue sees the sched table. */
+static int l_glue(lua_State *L)
+{
+    size_t len;
+    const char *name = luaL_checklstring(L, 1, &len);
+    char path[128];
+    const ab_embedded_file *f = NULL;
+    if (len < 64 && !strchr(name, '/') && !strchr(name, '.')) {
+        snprintf(path, sizeof path, "src/lua/%s.lua", name);
+        f = ab_embedded_find(path);
+    }
+    if (!f)
+        return luaL_error(L, "no embedded glue '%s'", name);
+    if (load_embedded(L, f) != LUA_OK)
+        return lua_error(L);
+    return 1;
+}
 
 static int loadlib_disabled(lua_State *L)
 {
@@ -50,11 +151,9 @@ static int embedded_searcher(lua_State *L)
         lua_pushfstring(L, "\n\tno embedded block '%s'", name);
         return 1;
     }
-    char chunk[300];
-    snprintf(chunk, sizeof chunk, "@embedded:%s", path);
-    if (luaL_loadbufferx(L, f->data, f->len, chunk, "t") != LUA_OK)
+    if (load_embedded(L, f) != LUA_OK)
         return lua_error(L);
-    lua_pushstring(L, chunk + 1);
+    lua_pushfstring(L, "embedded:%s", path);
     return 2;
 }
 
@@ -159,9 +258,7 @@ static int run_glue(lua_State *L, const char *name, char **err)
     snprintf(path, sizeof path, "src/lua/%s.lua", name);
     const ab_embedded_file *f = ab_embedded_find(path);
     AB_ASSERT(f != NULL);
-    char chunk[160];
-    snprintf(chunk, sizeof chunk, "=[agent-block %s]", name);
-    if (luaL_loadbufferx(L, f->data, f->len, chunk, "t") != LUA_OK) {
+    if (load_embedded(L, f) != LUA_OK) {
         *err = ab_xasprintf("runtime error: glue %s: %s", name, lua_tostring(L, -1));
         lua_pop(L, 1);
         return -1;
@@ -190,6 +287,10 @@ int ab__vm_init_state(lua_State *L, const ab_vm_config *cfg, char **err)
     }
     setup_package(cfg, L);
     ab__vm_open_runtime(L, cfg->actor_api);
+    lua_getfield(L, LUA_REGISTRYINDEX, "ab.sched");
+    lua_pushcfunction(L, l_glue);
+    lua_setfield(L, -2, "glue");
+    lua_pop(L, 1);
 
     lua_pushstring(L, cfg->script_name);
     lua_setglobal(L, "_SCRIPT_NAME");
@@ -236,5 +337,9 @@ int ab__vm_init_state(lua_State *L, const ab_vm_config *cfg, char **err)
         lua_pushnil(L);
         lua_setglobal(L, "_AB_HANDLER_VM");
     }
+    /* The glue's main chunks (their code, constants, debug info) are garbage once they ran, ~7 KB
+     * a VM: a handler VM may stay idle for its whole life, and its GC runs only when it
+     * allocates, so collect now (~70k instructions, ~6% of creating a VM). */
+    lua_gc(L, LUA_GCCOLLECT);
     return 0;
 }

@@ -20,6 +20,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -268,13 +269,16 @@ typedef struct str {
     size_t len, cap;
 } str;
 
+/* Appends n bytes and keeps the string NUL-terminated (len < cap once allocated). The sizes
+ * are computed without wrapping: a request that cannot fit in size_t aborts. */
 static void sput(str *s, const void *p, size_t n)
 {
-    AB_ASSERT(n < SIZE_MAX / 4 && s->len < SIZE_MAX / 4); /* no wrap below */
-    if (s->len + n + 1 > s->cap) {
+    if (n >= s->cap - s->len) {
+        AB_ASSERT(n < SIZE_MAX - s->len);
+        size_t need = s->len + n + 1;
         size_t cap = s->cap ? s->cap : 64;
-        while (cap < s->len + n + 1)
-            cap *= 2;
+        while (cap < need)
+            cap = cap > SIZE_MAX / 2 ? need : cap * 2;
         s->p = ab_xrealloc(s->p, cap);
         s->cap = cap;
     }

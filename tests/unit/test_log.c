@@ -235,7 +235,7 @@ static void check_value(const char *key, const char *value, const char *want)
 {
     char *got = ab_obs_format_value(key, value);
     if (strcmp(got, want) != 0)
-        fail_msg("format_value(%s, %s) = [%s], want [%s]", key, value, got, want);
+        fail_msg("format_value(%s, %s) = [%s], want [%s]", key, value ? value : "NULL", got, want);
     free(got);
 }
 

@@ -3,7 +3,8 @@
  * request/reply by session, sends to missing or dead actors, ab_actor_exit, timers,
  * broadcast cancellation (control lane overtakes full mailboxes; interrupt on the cancelling
  * thread; actors spawned later start cancelled), ab_rt_io_call and I/O actors on the I/O
- * thread, and ab_rt_destroy with work still queued (ASan/LSan and valgrind check the frees).
+ * thread, ab_rt_destroy with work still queued (ASan/LSan and valgrind check the frees), and an
+ * actor spawned with a 4-cell mailbox ring receiving 300 queued messages in order.
  *
  * Every case runs with 1 and with 4 worker threads. Results are awaited on one condition
  * variable with a deadline (no sleeping); actors never call cmocka asserts (they run on other
@@ -841,6 +842,26 @@ static void test_destroy_with_queued_messages(void **state)
     assert_true(atomic_load(&total_handled) < sent);
 }
 
+/* ---- a small mailbox ring: what does not fit waits on the overflow list, in order ---- */
+
+#define SMALL_N 300
+
+static void test_small_mailbox_keeps_order(void **state)
+{
+    ab_rt *rt = rt_up(state);
+    hold_workers(rt); /* nothing is popped while the messages are pushed */
+    recorder *r = recorder_new();
+    ab_handle rh = ab_actor_spawn_cap(rt, &recorder_ops, r, AB_ACTOR_WORKER, 4);
+    for (int i = 0; i < SMALL_N; i++)
+        assert_int_equal(send_u64(rt, 0, rh, T_WORK, 0, 0, (uint64_t)i), 0);
+    gate_release();
+    assert_true(wait_count(&r->n, SMALL_N));
+    for (int i = 0; i < SMALL_N; i++)
+        assert_int_equal(body_u64(r->e[i].m), (uint64_t)i);
+    ab_rt_destroy(rt);
+    recorder_free(r);
+}
+
 static int threads_1 = 1, threads_4 = 4;
 
 #define BOTH(f) cmocka_unit_test_prestate(f, &threads_1), cmocka_unit_test_prestate(f, &threads_4)
@@ -859,6 +880,7 @@ int main(void)
         BOTH(test_cancel_all_overtakes_queued),
         BOTH(test_io_call_runs_on_io_thread),
         BOTH(test_destroy_with_queued_messages),
+        BOTH(test_small_mailbox_keeps_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
