@@ -123,10 +123,7 @@ static void flow_check(mlink *l);
 
 static unsigned crypto_of(const mlink *l, const char *peer)
 {
-    unsigned h = 2166136261u;
-    for (const char *p = peer; *p; p++)
-        h = (h ^ (unsigned char)*p) * 16777619u;
-    return h % l->ncrypto;
+    return ab_smap_hash(peer) % l->ncrypto;
 }
 
 static void to_crypto(mlink *l, unsigned which, uint32_t type, ab_buf *body)

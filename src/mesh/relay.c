@@ -586,10 +586,7 @@ static int take_token(relay *r, const char *agent)
 /* FNV-1a of the AgentId: every record of one agent goes to the same verify actor. */
 static unsigned verifier_of(const relay *r, const char *agent)
 {
-    unsigned h = 2166136261u;
-    for (const char *p = agent; *p; p++)
-        h = (h ^ (unsigned char)*p) * 16777619u;
-    return h % r->nverify;
+    return ab_smap_hash(agent) % r->nverify;
 }
 
 static void auth_result(conn *c, int ok, const char *error)

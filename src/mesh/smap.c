@@ -8,7 +8,7 @@
 
 #include "core/common.h"
 
-static unsigned hash_of(const char *s)
+unsigned ab_smap_hash(const char *s)
 {
     unsigned h = 2166136261u; /* FNV-1a */
     for (; *s; s++)
@@ -48,7 +48,7 @@ static ab_smap_entry **slot(const ab_smap *m, const char *key, unsigned h)
 
 void *ab_smap_get(const ab_smap *m, const char *key)
 {
-    ab_smap_entry *e = *slot(m, key, hash_of(key));
+    ab_smap_entry *e = *slot(m, key, ab_smap_hash(key));
     return e ? e->val : NULL;
 }
 
@@ -72,7 +72,7 @@ static void grow(ab_smap *m)
 
 void *ab_smap_put(ab_smap *m, const char *key, void *val)
 {
-    unsigned h = hash_of(key);
+    unsigned h = ab_smap_hash(key);
     ab_smap_entry **pp = slot(m, key, h);
     if (*pp) {
         void *old = (*pp)->val;
@@ -93,7 +93,7 @@ void *ab_smap_put(ab_smap *m, const char *key, void *val)
 
 void *ab_smap_del(ab_smap *m, const char *key)
 {
-    ab_smap_entry **pp = slot(m, key, hash_of(key));
+    ab_smap_entry **pp = slot(m, key, ab_smap_hash(key));
     ab_smap_entry *e = *pp;
     if (!e)
         return NULL;

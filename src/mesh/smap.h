@@ -19,6 +19,10 @@ typedef struct ab_smap {
     size_t cap, n;
 } ab_smap;
 
+/* FNV-1a of a NUL-terminated string: the map's hash, also used to spread peers over actors
+ * (the same peer always lands on the same one). */
+unsigned ab_smap_hash(const char *s);
+
 void ab_smap_init(ab_smap *m);
 /* Frees the entries (not the values). */
 void ab_smap_free(ab_smap *m);
