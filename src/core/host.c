@@ -214,6 +214,21 @@ static void send_plain(ab_rt *rt, ab_handle dst, uint32_t type)
 
 /* SDK auto-serve teardown (spec core §2.4 a): one grace period for queued events, then stop
  * and wait at most another grace period for bus.serve's dispatcher to finish. */
+/* Detaches the embedder's cancel token (waiting out a cancel in progress on another thread),
+ * destroys the runtime and the host's own sync objects. */
+static void shut_down(host *h)
+{
+    const ab_config *cfg = h->cfg;
+    if (cfg->cancel) {
+        atomic_store(&cfg->cancel->async, NULL);
+        while (atomic_load(&cfg->cancel->users))
+            sched_yield();
+    }
+    ab_rt_destroy(h->rt);
+    pthread_mutex_destroy(&h->mu);
+    pthread_cond_destroy(&h->cv);
+}
+
 static void auto_serve_drain(host *h, unsigned grace_ms)
 {
     struct timespec ts = {grace_ms / 1000, (long)(grace_ms % 1000) * 1000000L};
@@ -324,14 +339,7 @@ ab_run_status ab_run(const ab_config *cfg, char **errmsg)
         if (mrc != 0) {
             char *msg = ab_xasprintf("mesh error: connect to %s failed: %s", cfg->relay_url, merr);
             free(merr);
-            if (cfg->cancel) {
-                atomic_store(&cfg->cancel->async, NULL);
-                while (atomic_load(&cfg->cancel->users))
-                    sched_yield();
-            }
-            ab_rt_destroy(rt);
-            pthread_mutex_destroy(&h.mu);
-            pthread_cond_destroy(&h.cv);
+            shut_down(&h);
             return fail(errmsg, AB_RUN_MESH_ERROR, msg);
         }
         ab_log(AB_LOG_INFO, "agent_block", "mesh connected relay_url=%s", cfg->relay_url);
@@ -419,14 +427,7 @@ ab_run_status ab_run(const ab_config *cfg, char **errmsg)
     if (h.bus && cfg->auto_serve_bus && cfg->n_host_handlers > 0 && !atomic_load(&h.cancelling))
         auto_serve_drain(&h, grace_ms);
 
-    if (cfg->cancel) {
-        atomic_store(&cfg->cancel->async, NULL);
-        while (atomic_load(&cfg->cancel->users))
-            sched_yield();
-    }
-    ab_rt_destroy(rt);
-    pthread_mutex_destroy(&h.mu);
-    pthread_cond_destroy(&h.cv);
+    shut_down(&h);
     fflush(stdout);
 
     if (h.status == AB_RUN_OK) {
