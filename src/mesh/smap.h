@@ -31,8 +31,9 @@ void *ab_smap_get(const ab_smap *m, const char *key);
 void *ab_smap_put(ab_smap *m, const char *key, void *val);
 /* Removes key; returns its value or NULL. */
 void *ab_smap_del(ab_smap *m, const char *key);
-/* Iteration: *it starts at 0; returns the next entry or NULL. The entry may be deleted
- * during iteration only through ab_smap_del of that same entry's key after the call. */
+/* Iteration: *bucket and *cur start at 0 / NULL; returns the next entry or NULL. The map must
+ * not change during an iteration (the next call reads the current entry's link): collect the
+ * keys or values to delete and delete them afterwards. */
 ab_smap_entry *ab_smap_next(const ab_smap *m, size_t *bucket, ab_smap_entry **cur);
 
 #endif
