@@ -138,17 +138,16 @@ static void peer_free(crypto *c, peer *p);
  * from identities that never finish cannot grow the actor without bound. */
 static void prune_peers(crypto *c)
 {
-    size_t bi = 0, n = 0, before = c->peers.n;
-    ab_smap_entry *it = NULL;
-    char(*keys)[AB_MESH_ID_LEN + 1] = ab_xmalloc((before + 1) * sizeof *keys);
-    while (ab_smap_next(&c->peers, &bi, &it)) {
-        peer *p = it->val;
-        if (!p->has_session && !p->q && p->hs_state != HS_INIT_SENT)
-            snprintf(keys[n++], sizeof *keys, "%s", it->key);
+    size_t n = 0, before = c->peers.n;
+    ab_smap_iter it = {0};
+    ab_smap_entry *e;
+    while ((e = ab_smap_next(&c->peers, &it))) {
+        peer *p = e->val;
+        if (!p->has_session && !p->q && p->hs_state != HS_INIT_SENT) {
+            peer_free(c, ab_smap_del(&c->peers, e->key));
+            n++;
+        }
     }
-    for (size_t i = 0; i < n; i++)
-        peer_free(c, ab_smap_del(&c->peers, keys[i]));
-    free(keys);
     c->prune_at = c->peers.n * 2 > PEERS_PRUNE_MIN ? c->peers.n * 2 : PEERS_PRUNE_MIN;
     ab_log(AB_LOG_DEBUG, LOGT, "mesh: %zu idle or half-open peers of %zu forgotten", n, before);
 }
@@ -561,25 +560,17 @@ static void sweep(crypto *c)
 {
     c->sweeping = 0;
     uint64_t now = ab_now_ms();
-    size_t bi = 0, n = 0, cap = 0;
-    ab_smap_entry *it = NULL;
-    char(*late)[16] = NULL;
-    while (ab_smap_next(&c->inflight, &bi, &it)) {
-        inreq *q = it->val;
+    ab_smap_iter it = {0};
+    ab_smap_entry *e;
+    while ((e = ab_smap_next(&c->inflight, &it))) {
+        inreq *q = e->val;
         if (q->deadline_ms > now)
             continue;
-        if (n == cap)
-            late = ab_xrealloc(late, (cap = cap ? cap * 2 : 16) * sizeof *late);
-        snprintf(late[n++], 16, "%s", it->key);
-    }
-    for (size_t i = 0; i < n; i++) {
-        inreq *q = ab_smap_get(&c->inflight, late[i]);
         ANSWER_LIT(c, q->peer, q->id, AB_MESH_RESPONSE, "{\"error\":\"handler timeout\"}",
                    q->encrypted);
         bus_cancel(c, q); /* the answer is given: stop the handler too */
-        inreq_drop(c, q);
+        inreq_drop(c, q); /* deletes e, which the iteration allows */
     }
-    free(late);
     if (c->inflight.n)
         sweep_arm(c);
 }
@@ -767,9 +758,9 @@ out:
 
 static void reset(crypto *c)
 {
-    size_t bi = 0;
-    ab_smap_entry *e = NULL;
-    while (ab_smap_next(&c->peers, &bi, &e)) {
+    ab_smap_iter it = {0};
+    ab_smap_entry *e;
+    while ((e = ab_smap_next(&c->peers, &it))) {
         peer *p = e->val;
         drop_queue(c, p, "send failed: connection to the relay lost");
         peer_free(c, p);
@@ -857,13 +848,13 @@ static void handle(ab_actor *self, ab_msg *m)
 static void destroy(ab_actor *self)
 {
     crypto *c = ab_actor_ud(self);
-    size_t bi = 0;
-    ab_smap_entry *e = NULL;
-    while (ab_smap_next(&c->peers, &bi, &e))
+    ab_smap_iter it = {0};
+    ab_smap_entry *e;
+    while ((e = ab_smap_next(&c->peers, &it)))
         peer_free(c, e->val);
     ab_smap_free(&c->peers);
-    bi = 0;
-    while (ab_smap_next(&c->inflight, &bi, &e)) {
+    it = (ab_smap_iter){0};
+    while ((e = ab_smap_next(&c->inflight, &it))) {
         inreq *q = e->val;
         free(q->held);
         free(q);

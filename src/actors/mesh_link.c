@@ -335,21 +335,13 @@ static void on_ping(uv_timer_t *t)
 
 static void fail_all_pending(mlink *l, const char *err)
 {
-    size_t bi = 0;
-    ab_smap_entry *it = NULL;
-    size_t n = 0, cap = 16;
-    entry **list = ab_xmalloc(cap * sizeof *list);
-    while (ab_smap_next(&l->by_session, &bi, &it)) {
-        entry *e = it->val;
-        if (n == cap)
-            list = ab_xrealloc(list, (cap *= 2) * sizeof *list);
-        list[n++] = e;
+    ab_smap_iter it = {0};
+    ab_smap_entry *s;
+    while ((s = ab_smap_next(&l->by_session, &it))) {
+        entry *e = s->val;
+        reply_vm(l, e, NULL, 0, err);
+        entry_free(l, e); /* deletes s, which the iteration allows */
     }
-    for (size_t i = 0; i < n; i++) {
-        reply_vm(l, list[i], NULL, 0, err);
-        entry_free(l, list[i]);
-    }
-    free(list);
 }
 
 static void set_down(mlink *l, const char *why)
@@ -954,10 +946,10 @@ static void destroy(ab_actor *self)
         uv_close((uv_handle_t *)&h->flush, on_handle_closed);
     if (l->state == S_RESOLVING)
         uv_cancel((uv_req_t *)&h->gai);
-    size_t bi = 0;
-    ab_smap_entry *it = NULL;
-    while (ab_smap_next(&l->by_session, &bi, &it))
-        free(it->val);
+    ab_smap_iter it = {0};
+    ab_smap_entry *s;
+    while ((s = ab_smap_next(&l->by_session, &it)))
+        free(s->val);
     ab_smap_free(&l->by_session);
     ab_smap_free(&l->by_id);
     ab_smap_free(&l->by_caller);

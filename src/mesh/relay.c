@@ -976,54 +976,26 @@ static void on_connection(uv_stream_t *server, int status)
 
 static void purge_maps(relay *r, uint64_t now)
 {
-    size_t bi = 0;
-    ab_smap_entry *e = NULL;
-    size_t nk = 0, cap = 64;
-    char **keys = ab_xmalloc(cap * sizeof *keys);
-    while (ab_smap_next(&r->tokens, &bi, &e)) {
+    ab_smap_iter it = {0};
+    ab_smap_entry *e;
+    while ((e = ab_smap_next(&r->tokens, &it))) {
         token *t = e->val;
-        if (now - t->issued_ms >= r->c.token_ttl_ms) {
-            if (nk == cap)
-                keys = ab_xrealloc(keys, (cap *= 2) * sizeof *keys);
-            keys[nk++] = ab_xstrdup(e->key);
-        }
+        if (now - t->issued_ms >= r->c.token_ttl_ms)
+            free(ab_smap_del(&r->tokens, e->key));
     }
-    for (size_t i = 0; i < nk; i++) {
-        free(ab_smap_del(&r->tokens, keys[i]));
-        free(keys[i]);
-    }
-    nk = 0;
-    bi = 0;
-    e = NULL;
-    while (ab_smap_next(&r->buckets, &bi, &e)) {
+    it = (ab_smap_iter){0};
+    while ((e = ab_smap_next(&r->buckets, &it))) {
         bucket *b = e->val;
-        if (now - b->last_ms > 60000 && !ab_smap_get(&r->routes, e->key)) {
-            if (nk == cap)
-                keys = ab_xrealloc(keys, (cap *= 2) * sizeof *keys);
-            keys[nk++] = ab_xstrdup(e->key);
-        }
+        if (now - b->last_ms > 60000 && !ab_smap_get(&r->routes, e->key))
+            free(ab_smap_del(&r->buckets, e->key));
     }
-    for (size_t i = 0; i < nk; i++) {
-        free(ab_smap_del(&r->buckets, keys[i]));
-        free(keys[i]);
-    }
-    nk = 0;
-    bi = 0;
-    e = NULL;
-    while (ab_smap_next(&r->buffers, &bi, &e)) {
+    it = (ab_smap_iter){0};
+    while ((e = ab_smap_next(&r->buffers, &it))) {
         buffer *b = e->val;
         buffer_evict_expired(r, b, e->key, now);
-        if (!b->head) {
-            if (nk == cap)
-                keys = ab_xrealloc(keys, (cap *= 2) * sizeof *keys);
-            keys[nk++] = ab_xstrdup(e->key);
-        }
+        if (!b->head)
+            buffer_free(r, ab_smap_del(&r->buffers, e->key));
     }
-    for (size_t i = 0; i < nk; i++) {
-        buffer_free(r, ab_smap_del(&r->buffers, keys[i]));
-        free(keys[i]);
-    }
-    free(keys);
 }
 
 static void on_sweep(uv_timer_t *t)
@@ -1269,18 +1241,16 @@ int ab_relay_run(const ab_relay_config *cfg)
         pthread_mutex_unlock(&r->mu);
     }
     ab_rt_destroy(r->rt);
-    size_t bi = 0;
-    ab_smap_entry *e = NULL;
-    while (ab_smap_next(&r->buffers, &bi, &e))
+    ab_smap *owned[] = {&r->tokens, &r->buckets};
+    ab_smap_iter it = {0};
+    ab_smap_entry *e;
+    while ((e = ab_smap_next(&r->buffers, &it)))
         buffer_free(r, e->val);
-    bi = 0;
-    e = NULL;
-    while (ab_smap_next(&r->tokens, &bi, &e))
-        free(e->val);
-    bi = 0;
-    e = NULL;
-    while (ab_smap_next(&r->buckets, &bi, &e))
-        free(e->val);
+    for (size_t k = 0; k < sizeof owned / sizeof *owned; k++) {
+        it = (ab_smap_iter){0};
+        while ((e = ab_smap_next(owned[k], &it)))
+            free(e->val);
+    }
     ab_smap_free(&r->routes);
     ab_smap_free(&r->buffers);
     ab_smap_free(&r->tokens);

@@ -104,11 +104,11 @@ void *ab_smap_del(ab_smap *m, const char *key)
     return v;
 }
 
-ab_smap_entry *ab_smap_next(const ab_smap *m, size_t *bucket, ab_smap_entry **cur)
+ab_smap_entry *ab_smap_next(const ab_smap *m, ab_smap_iter *it)
 {
-    ab_smap_entry *e = *cur ? (*cur)->next : NULL;
-    while (!e && *bucket < m->cap)
-        e = m->tab[(*bucket)++];
-    *cur = e;
+    ab_smap_entry *e = it->next;
+    while (!e && it->bucket < m->cap)
+        e = m->tab[it->bucket++];
+    it->next = e ? e->next : NULL;
     return e;
 }

@@ -31,9 +31,14 @@ void *ab_smap_get(const ab_smap *m, const char *key);
 void *ab_smap_put(ab_smap *m, const char *key, void *val);
 /* Removes key; returns its value or NULL. */
 void *ab_smap_del(ab_smap *m, const char *key);
-/* Iteration: *bucket and *cur start at 0 / NULL; returns the next entry or NULL. The map must
- * not change during an iteration (the next call reads the current entry's link): collect the
- * keys or values to delete and delete them afterwards. */
-ab_smap_entry *ab_smap_next(const ab_smap *m, size_t *bucket, ab_smap_entry **cur);
+/* Iteration state: start with ab_smap_iter it = {0}. */
+typedef struct ab_smap_iter {
+    size_t bucket;
+    ab_smap_entry *next; /* the entry after the one returned last (read before returning it) */
+} ab_smap_iter;
+/* Returns the next entry or NULL. The entry just returned may be deleted (ab_smap_del of its
+ * key, after which it is gone) before the next call; no other insertion or deletion may
+ * happen during an iteration. */
+ab_smap_entry *ab_smap_next(const ab_smap *m, ab_smap_iter *it);
 
 #endif
