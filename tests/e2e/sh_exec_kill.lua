@@ -63,8 +63,17 @@ assert(gone(T("62.5")), "abort left the child running")
 -- descriptors: after a warm-up round (anything created once per process is there by then),
 -- another round leaves exactly the descriptors it found. A killed child's pipes close once
 -- its record is reaped, so the count is polled (up to 5 s) rather than read once.
+-- The listing is taken by a child of this process, and uv_spawn closes the parent's copies of
+-- the child's stdout/stderr ends (and, before them, its exec-status pipe) only after the exec:
+-- the child first waits (10 s at most) until those copies are gone, or a slow parent would show
+-- up to three extra descriptors.
 local function fds()
-  return sh.exec("ls -l /proc/$PPID/fd | tail -n +2 | sed 's/^.* \\([0-9]*\\) -> /\\1 -> /'").stdout
+  return sh.exec([[
+o=$(readlink /proc/$$/fd/1) e=$(readlink /proc/$$/fd/2) i=0
+while [ $i -lt 200 ] && ls -l /proc/$PPID/fd | grep -qF -e "$o" -e "$e"; do
+  sleep 0.05; i=$((i + 1))
+done
+ls -l /proc/$PPID/fd | tail -n +2 | sed 's/^.* \([0-9]*\) -> /\1 -> /']]).stdout
 end
 local function nlines(s) return select(2, s:gsub("\n", "")) end
 local function round()
