@@ -33,6 +33,16 @@ start() {
     fail "$1: never printed READY"
     return 1
 }
+# wait_file NAME: waits (10 s max) for the background run to create $tmp/NAME.
+wait_file() {
+    for _ in $(seq 200); do
+        [ -e "$tmp/$1" ] && return 0
+        kill -0 "$bg_pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    fail "$1 never appeared"
+    return 1
+}
 # finish_bg MAX_MS: waits for the background run; rc and took (ms) are set; 255 = killed.
 finish_bg() {
     local t0 deadline
@@ -71,30 +81,34 @@ printf 'log.info("before")\nprint("READY")\nio.stdout:flush()\nbus.serve()\nlog.
 start empty.lua && { kill -TERM "$bg_pid"; finish_bg 5000; }
 [ "$rc" -eq 0 ] || fail "serve with no handlers: exit $rc"
 
-# A handler stuck in a CPU loop: the grace window (200 ms) cuts it off and serve returns.
+# A handler stuck in a CPU loop: the grace window (200 ms) cuts it off and serve returns. The
+# handler creates the file "spinning" first, so the signal never comes before it runs.
 cat >stuck.lua <<'LUA'
-bus.on("spin", function(ev) while true do end end)
+bus.on("spin", function(ev) std.fs.write("spinning", "") while true do end end)
 bus.emit("spin", {})
 print("READY")
 io.stdout:flush()
 bus.serve()
 print("serve returned")
 LUA
+rm -f "$tmp/spinning"
 AGENT_BLOCK_TASK_GRACE_MS=200 start stuck.lua || true
-sleep 0.2
+wait_file spinning || true
 kill -TERM "$bg_pid"
 finish_bg 5000
 [ "$rc" -eq 0 ] || fail "stuck handler: exit $rc"
 grep -qF "grace window exceeded; forcing exit" err || fail "stuck handler: no grace warning"
 [ "$took" -lt 3000 ] || fail "stuck handler: took $took ms"
 
-# A second signal exits at once, even while the first one's grace window runs.
-start stuck.lua || true
-sleep 0.2
+# A second signal exits at once, even while the first one's grace window (10 s here, so that the
+# second signal surely lands inside it) runs: exit 130, where the window's end would give 0.
+rm -f "$tmp/spinning"
+AGENT_BLOCK_TASK_GRACE_MS=10000 start stuck.lua || true
+wait_file spinning || true
 kill -TERM "$bg_pid"
 sleep 0.05
 kill -INT "$bg_pid"
-finish_bg 2000
+finish_bg 5000
 [ "$rc" -eq 130 ] || fail "second signal: exit $rc, want 130"
 
 # --workers: two CPU-bound handlers (~300 ms each) in parallel with 2 VMs, in order with 1.
@@ -121,7 +135,7 @@ LUA
 for w in 1 2; do
     rm -rf "$tmp/home"
     start par.lua --workers "$w" || continue
-    for _ in $(seq 100); do grep -q OVERLAP out && break; sleep 0.05; done
+    for _ in $(seq 200); do grep -q OVERLAP out && break; sleep 0.05; done
     kill -TERM "$bg_pid"; finish_bg 5000
     ov=$(awk '/^OVERLAP/ { print $2 }' out)
     [ -n "$ov" ] || { fail "--workers $w: no result"; continue; }

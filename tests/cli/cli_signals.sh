@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # cli_signals.sh - SIGINT / SIGTERM through the real binary: a run that sleeps in std.task.sleep,
-# one in a busy Lua loop, and one whose only work left is a detached task, each end within 2 s
+# one in a busy Lua loop, and one whose only work left is a detached task, each end within 5 s
 # with status 128+signo (130 / 143); a second signal exits at once even while the VM is stuck
-# in a blocking C call (std.time.sleep). cli_run.sh covers SIGTERM on a busy loop once.
+# in a blocking C call (std.time.sleep). cli_run.sh covers SIGTERM on a busy loop once. The
+# bounds are far below the scripts' 60 s / 30 s sleeps and leave sanitizer builds headroom.
 # Needs AB_BIN (path of agent-block).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -103,14 +104,14 @@ std.time.sleep(30)
 print("blocking sleep ended")
 LUA
 
-# --- one signal: the run ends within 2 s with 128+signo ----------------------------------------
+# --- one signal: the run ends within 5 s with 128+signo ----------------------------------------
 for script in sleep busy pcall_busy detached task_sleep; do
     for sig in INT TERM; do
         want=130
         [ "$sig" = TERM ] && want=143
         start "$script.lua" || continue
         kill -"$sig" "$bg_pid"
-        wait_exit 2000
+        wait_exit 5000
         [ "$rc" -eq "$want" ] || fail "$script SIG$sig: exit $rc after ${took} ms, want $want"
         grep -qF "woke up" "$tmp/out" && fail "$script SIG$sig: the sleep ran to its end"
         grep -qF "Error:" "$tmp/err" && fail "$script SIG$sig: an error was printed"
@@ -118,7 +119,9 @@ for script in sleep busy pcall_busy detached task_sleep; do
 done
 
 # --- a second signal exits at once, even while the VM thread is blocked in C -------------------
+# (READY comes just before std.time.sleep; the pause lets the VM thread get there first)
 start blocking.lua
+sleep 0.3
 kill -TERM "$bg_pid"
 sleep 0.3
 if ! kill -0 "$bg_pid" 2>/dev/null; then
@@ -126,16 +129,17 @@ if ! kill -0 "$bg_pid" 2>/dev/null; then
     fail "blocking: the first SIGTERM should wait for the blocked VM (exit $rc)"
 else
     kill -INT "$bg_pid"
-    wait_exit 3000 # "at once" against a 60 s blocking sleep; sanitizer runtimes defer signals
+    wait_exit 5000 # "at once" against a 30 s blocking sleep; sanitizer runtimes defer signals
     [ "$rc" -eq 130 ] || fail "second signal: exit $rc after ${took} ms, want 130 (128+SIGINT)"
     grep -qF "blocking sleep ended" "$tmp/out" && fail "second signal: the sleep ran to its end"
 fi
 
 start blocking.lua
+sleep 0.3
 kill -INT "$bg_pid"
 sleep 0.3
 kill -TERM "$bg_pid" 2>/dev/null || true
-wait_exit 3000
+wait_exit 5000
 [ "$rc" -eq 143 ] || fail "INT then TERM: exit $rc after ${took} ms, want 143"
 
 finish

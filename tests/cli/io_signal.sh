@@ -37,8 +37,13 @@ wait "$pid" || rc=$?
 pid=
 elapsed_ms=$((($(date +%s%N) - start) / 1000000))
 [ "$rc" -eq 143 ] || { echo "FAIL: exit $rc, want 143" >&2; cat "$tmp/err" >&2; exit 1; }
-[ "$elapsed_ms" -lt 3000 ] || { echo "FAIL: exit took ${elapsed_ms} ms" >&2; exit 1; }
-sleep 0.3
+# promptly: against the children's 63 s (sanitizer builds exit slowly, hence the headroom)
+[ "$elapsed_ms" -lt 5000 ] || { echo "FAIL: exit took ${elapsed_ms} ms" >&2; exit 1; }
+# the group got SIGTERM; it dies asynchronously, so poll (5 s at most) rather than look once
+for _ in $(seq 1 100); do
+    [ "$(survivors)" -eq 0 ] && break
+    sleep 0.05
+done
 [ "$(survivors)" -eq 0 ] || { echo "FAIL: children survived the cancellation" >&2; exit 1; }
 grep -q "not reached" "$tmp/out" && { echo "FAIL: script continued" >&2; exit 1; }
 echo "ok: io_signal (${elapsed_ms} ms)"

@@ -52,9 +52,24 @@ b_pid=$!
 pids+=("$b_pid")
 wait_for "$tmp/b.out" "B $ID_B" 100 || fail "B did not start"
 
+# relay_buffered: asks the relay for its counters (SIGUSR1, 5 s at most) and prints the number of
+# envelopes it has buffered for offline targets so far.
+relay_buffered() {
+    local n
+    n=$(grep -c "relay stats" "$tmp/relay.out" || true)
+    kill -USR1 "$relay_pid"
+    for _ in $(seq 100); do
+        [ "$(grep -c "relay stats" "$tmp/relay.out" || true)" -gt "$n" ] && break
+        sleep 0.05
+    done
+    grep "relay stats" "$tmp/relay.out" | tail -n 1 | sed -n 's/.* buffered=\([0-9]*\) .*/\1/p'
+}
+
 # --- A: requests to B, then a relay loss and a restart ---
 cat >a.lua <<'EOF'
 local B, OFF = _CONTEXT, "A6EHv_POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg"
+-- a second offline agent: A's first message to it (a handshake) is buffered by the relay
+local OFF2 = "236SNzn10kbiDRbOHfnaQBqDu_JZzRQSN-0UQzSEsZE"
 local function show(tag, ok, v)
   if type(v) == "table" then v = std.json.encode(v) end
   print(tag .. " " .. tostring(ok) .. " " .. tostring(v))
@@ -77,8 +92,11 @@ for i = 1, 20 do
 end
 print("many ok")
 print("phase1")
+io.stdout:flush()
+local go_by = std.time.millis() + 30000 -- the test creates "go" once it has read the relay's stats
+while not std.fs.exists("go") and std.time.millis() < go_by do std.task.sleep(50) end
 local t0 = std.time.millis()
-show("lost", pcall(mesh.request, OFF, {}, {timeout = 20}))
+show("lost", pcall(mesh.request, OFF2, {}, {timeout = 20}))
 print("lost_fast " .. tostring(std.time.millis() - t0 < 5000))
 local deadline = std.time.millis() + 25000
 local ok, r
@@ -94,10 +112,18 @@ EOF
 a_pid=$!
 pids+=("$a_pid")
 if wait_for "$tmp/out" "phase1" 150; then
-    sleep 0.3 # the "lost" request is pending now
+    # A sends the "lost" request (to the offline OFF2) once "go" exists; the relay's count of
+    # buffered envelopes grows when its handshake arrives: only then is the relay killed
+    before=$(relay_buffered)
+    : >"$tmp/go"
+    for _ in $(seq 100); do
+        [ "$(relay_buffered)" -gt "$before" ] && break
+    done
+    [ "$(relay_buffered)" -gt "$before" ] || fail "the lost request never reached the relay"
     kill -TERM "$relay_pid"
     wait "$relay_pid" || true
-    grep -qF "relay stats" "$tmp/relay.out" || fail "relay logs its counters at exit"
+    sed -n '/relay shutting down/,$p' "$tmp/relay.out" | grep -qF "relay stats" ||
+        fail "relay logs its counters at exit"
     old_port=$port
     sleep 1
     relay_port=$old_port relay_wait=50 start_relay

@@ -43,7 +43,7 @@ local t0 = std.time.millis()
 eq(errof(sql.query, "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"),
   "sql.query timeout (200ms)")
 local dt = std.time.millis() - t0
-assert(dt >= 150 and dt < 2000, dt)
+assert(dt >= 150 and dt < 5000, dt) -- uninterrupted, the query never ends
 eq(errof(sql.exec, "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) INSERT INTO u (v) SELECT x FROM c"),
   "sql.exec timeout (200ms)")
 -- and the connection is usable afterwards, the interrupted insert rolled back

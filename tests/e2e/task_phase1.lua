@@ -24,14 +24,15 @@ local t0 = now()
 std.task.sleep(50)
 assert(now() - t0 >= 40, "sleep(50) took " .. (now() - t0) .. " ms")
 
--- 3. two 30 ms tasks run concurrently
-local ha = std.task.spawn(function() std.task.sleep(30); return "a" end)
-local hb = std.task.spawn(function() std.task.sleep(30); return "b" end)
+-- 3. two sleeping tasks run concurrently (upstream: 30 ms each, < 55 ms; scaled to 500 ms so a
+--    loaded sanitizer build has headroom below the serial 1000 ms)
+local ha = std.task.spawn(function() std.task.sleep(500); return "a" end)
+local hb = std.task.spawn(function() std.task.sleep(500); return "b" end)
 t0 = now()
 eq(ha:join(), "a", "first concurrent task")
 eq(hb:join(), "b", "second concurrent task")
 local both = now() - t0
-assert(both >= 25 and both < 55, "two 30 ms sleeps joined in " .. both .. " ms")
+assert(both >= 490 and both < 900, "two 500 ms sleeps joined in " .. both .. " ms")
 
 -- 4. the name option
 local h4 = std.task.spawn(function() return 1 end, { name = "worker" })

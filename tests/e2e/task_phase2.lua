@@ -8,15 +8,16 @@ local function eq(a, b, label)
 end
 local now = std.time.millis
 
--- 1. scope waits for both children
+-- 1. scope waits for both children, which sleep concurrently (upstream: 30 ms each, 25 <= el <
+--    70 ms; scaled to 500 ms so a loaded sanitizer build has headroom below the serial 1000 ms)
 local t0, order = now(), {}
 local r = std.task.scope(function(scope)
-  scope:spawn(function() std.task.sleep(30); order[#order + 1] = "a" end)
-  scope:spawn(function() std.task.sleep(30); order[#order + 1] = "b" end)
+  scope:spawn(function() std.task.sleep(500); order[#order + 1] = "a" end)
+  scope:spawn(function() std.task.sleep(500); order[#order + 1] = "b" end)
   return "body value", "second"
 end)
 local el = now() - t0
-assert(el >= 25 and el < 70, "scope took " .. el .. " ms")
+assert(el >= 490 and el < 900, "scope took " .. el .. " ms")
 eq(#order, 2, "both children done when scope returns")
 eq(r, "body value", "scope returns the body's first value")
 
@@ -44,13 +45,13 @@ std.task.scope(function(scope)
 end)
 eq(child_err, "task cancelled", "cooperative cancellation")
 
--- 4. with_timeout deadline
+-- 4. with_timeout deadline (the body would sleep 5 s: the bound proves the deadline cut it)
 t0 = now()
-local ok, err = pcall(std.task.with_timeout, 20, function() std.task.sleep(200) end)
+local ok, err = pcall(std.task.with_timeout, 20, function() std.task.sleep(5000) end)
 el = now() - t0
 eq(ok, false, "with_timeout raises on deadline")
 eq(tostring(err), "task.with_timeout: exceeded 20 ms", "deadline message")
-assert(el >= 15 and el < 150, "with_timeout(20) took " .. el .. " ms")
+assert(el >= 15 and el < 2500, "with_timeout(20) took " .. el .. " ms")
 ok, err = pcall(std.task.with_timeout, 12.5, function() std.task.sleep(200) end)
 eq(tostring(err), "task.with_timeout: exceeded 12.5 ms", "fractional ms printed shortest")
 
@@ -71,13 +72,14 @@ eq(tostring(err), "task cancelled", "check message")
 std.task.sleep(1)
 std.task.checkpoint()
 
--- 7. a scope body error cancels siblings, waits for them, and propagates
+-- 7. a scope body error cancels siblings, waits for them, and propagates (uncancelled, the
+--    sibling would sleep 1000 x 5 ms)
 local sibling_err
 t0 = now()
 ok, err = pcall(std.task.scope, function(scope)
   scope:spawn(function()
     local okc, e = pcall(function()
-      for _ = 1, 100 do
+      for _ = 1, 1000 do
         std.task.sleep(5)
         std.task.checkpoint()
       end
@@ -90,7 +92,7 @@ end)
 eq(ok, false, "scope re-raises")
 eq(tostring(err), "boom", "scope error value")
 eq(sibling_err, "task cancelled", "sibling cancelled before the scope returned")
-assert(now() - t0 < 200, "scope error path took " .. (now() - t0) .. " ms")
+assert(now() - t0 < 2500, "scope error path took " .. (now() - t0) .. " ms")
 
 -- 8. scope:spawn returns a Handle
 local joined

@@ -65,14 +65,15 @@ eq(hy:join(), 99, "bare yields")
 other:join()
 eq(ticks, 3, "the other task ran meanwhile")
 
--- 5. two coroutine tasks sleep concurrently
-local c1 = std.task.spawn(function() coroutine.yield(30); return "x" end, { driver = "coroutine" })
-local c2 = std.task.spawn(function() coroutine.yield(30); return "y" end, { driver = "coroutine" })
+-- 5. two coroutine tasks sleep concurrently (upstream: 30 ms each, < 55 ms; scaled to 500 ms so
+--    a loaded sanitizer build has headroom below the serial 1000 ms)
+local c1 = std.task.spawn(function() coroutine.yield(500); return "x" end, { driver = "coroutine" })
+local c2 = std.task.spawn(function() coroutine.yield(500); return "y" end, { driver = "coroutine" })
 t0 = now()
 eq(c1:join(), "x", "c1")
 eq(c2:join(), "y", "c2")
 local el = now() - t0
-assert(el >= 25 and el < 55, "two coroutine sleeps took " .. el .. " ms")
+assert(el >= 490 and el < 900, "two coroutine sleeps took " .. el .. " ms")
 
 -- 6. unknown driver
 local ok, err = pcall(std.task.spawn, function() return 1 end, { driver = "bogus" })
