@@ -2,7 +2,8 @@
 # mesh_cancel.sh - mesh cancellation both ways between two agent-block processes through
 # `agent-block relay` on an ephemeral loopback port (spec mesh §8.3-§8.4, core §4.10): A's
 # mesh.request / mesh.send dropped by std.task.with_timeout, cancelled through its scope's
-# token (`task cancelled during mesh.request`), and timed out by {timeout = 0.3}; each sends B
+# token (`task cancelled during mesh.request`), and timed out by {timeout = 1.0} (1 s windows:
+# B's handler has surely started by then, even in a loaded sanitizer build); each sends B
 # a Cancel at once, and B's handler (one handler VM, so a handler left running would hold up
 # every later request) is dropped at its 5 s sleep: it never reaches its end, its
 # to-be-closed variable runs within a few seconds of its start, B logs the cancel, and A's
@@ -57,23 +58,23 @@ local function show(tag, ok, v)
 end
 show("warm", pcall(mesh.request, B, { ping = 1 })) -- the Noise handshake happens here
 local t0 = std.time.millis()
-show("with_timeout", pcall(std.task.with_timeout, 300, function()
+show("with_timeout", pcall(std.task.with_timeout, 1000, function()
   return mesh.request(B, { sleep = 5000, tag = "wt" })
 end))
 print("with_timeout_fast " .. tostring(std.time.millis() - t0 < 3000))
-show("send", pcall(std.task.with_timeout, 300, function()
+show("send", pcall(std.task.with_timeout, 1000, function()
   mesh.send(B, { sleep = 5000, tag = "send" })
 end))
 local scope_err
 std.task.scope(function(sc)
   local h = sc:spawn(function() return mesh.request(B, { sleep = 5000, tag = "scope" }) end)
-  std.task.sleep(300)
+  std.task.sleep(1000)
   sc:cancel()
   local ok
   ok, scope_err = pcall(h.join, h)
 end)
 print("scope " .. tostring(scope_err))
-show("timeout", pcall(mesh.request, B, { sleep = 5000, tag = "to" }, { timeout = 0.3 }))
+show("timeout", pcall(mesh.request, B, { sleep = 5000, tag = "to" }, { timeout = 1.0 }))
 -- B serves one event at a time: this is answered only if the cancelled handlers are gone
 t0 = std.time.millis()
 show("after", pcall(mesh.request, B, { ping = 2 }, { timeout = 20 }))
@@ -86,9 +87,9 @@ EOF
 run run -s a.lua -r "$url" --secret-key "$SEED_A" -c "$ID_B"
 expect_rc 0 "A"
 expect_out 'warm true {"pong":1}' "warm-up request"
-expect_out "with_timeout false task.with_timeout: exceeded 300 ms" "request dropped by with_timeout"
+expect_out "with_timeout false task.with_timeout: exceeded 1000 ms" "request dropped by with_timeout"
 expect_out "with_timeout_fast true" "with_timeout returns at its deadline"
-expect_out "send false task.with_timeout: exceeded 300 ms" "send dropped by with_timeout"
+expect_out "send false task.with_timeout: exceeded 1000 ms" "send dropped by with_timeout"
 expect_out "scope task cancelled during mesh.request" "request cancelled by its scope"
 expect_out "timeout false timeout waiting for response" "request timeout"
 expect_out 'after true {"pong":2}' "requests after the cancels"
