@@ -111,12 +111,13 @@ kill -INT "$bg_pid"
 finish_bg 5000
 [ "$rc" -eq 130 ] || fail "second signal: exit $rc, want 130"
 
-# --workers: two CPU-bound handlers (~300 ms each) in parallel with 2 VMs, in order with 1.
+# --workers: two CPU-bound handlers (~1 s each) in parallel with 2 VMs, in order with 1. The
+# parallel pair must overlap by half its length: a start-up skew under load stays far below.
 cat >par.lua <<'LUA'
 bus.on("burn", function(ev)
   local t0 = std.time.now()
   local x = 0
-  while std.time.now() - t0 < 0.3 do x = x + 1 end
+  while std.time.now() - t0 < 1.0 do x = x + 1 end
   std.kv.set("par", ev.payload.name, { t0 = t0, t1 = std.time.now() })
 end)
 bus.emit("burn", { name = "a" })
@@ -142,7 +143,7 @@ for w in 1 2; do
     if [ "$w" = 1 ]; then
         awk -v o="$ov" 'BEGIN { exit !(o <= 0.01) }' || fail "--workers 1 overlapped ($ov s)"
     else
-        awk -v o="$ov" 'BEGIN { exit !(o >= 0.15) }' || fail "--workers 2 did not overlap ($ov s)"
+        awk -v o="$ov" 'BEGIN { exit !(o >= 0.5) }' || fail "--workers 2 did not overlap ($ov s)"
     fi
 done
 
