@@ -212,8 +212,6 @@ static void send_plain(ab_rt *rt, ab_handle dst, uint32_t type)
     ab_send(rt, m);
 }
 
-/* SDK auto-serve teardown (spec core §2.4 a): one grace period for queued events, then stop
- * and wait at most another grace period for bus.serve's dispatcher to finish. */
 /* Detaches the embedder's cancel token (waiting out a cancel in progress on another thread),
  * destroys the runtime and the host's own sync objects. */
 static void shut_down(host *h)
@@ -229,6 +227,8 @@ static void shut_down(host *h)
     pthread_cond_destroy(&h->cv);
 }
 
+/* SDK auto-serve teardown (spec core §2.4 a): one grace period for queued events, then stop
+ * and wait at most another grace period for bus.serve's dispatcher to finish. */
 static void auto_serve_drain(host *h, unsigned grace_ms)
 {
     struct timespec ts = {grace_ms / 1000, (long)(grace_ms % 1000) * 1000000L};
