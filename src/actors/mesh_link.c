@@ -136,12 +136,14 @@ static void to_crypto(mlink *l, unsigned which, uint32_t type, ab_buf *body)
 
 static void skey(uint32_t s, char out[16])
 {
-    snprintf(out, 16, "%u", s);
+    ab_fmt_u64(s, out);
 }
 
 static void caller_key(ab_handle src, uint32_t session, char out[24])
 {
-    snprintf(out, 24, "%u:%u", src, session);
+    size_t n = ab_fmt_u64(src, out);
+    out[n++] = ':';
+    ab_fmt_u64(session, out + n);
 }
 
 static entry *entry_new(mlink *l)

@@ -344,6 +344,7 @@ int ab_mesh_env_parse(const char *text, size_t len, ab_mesh_env *out, const char
     }
     ab_buf b;
     ab_buf_init(&b);
+    ab_buf_reserve(&b, len + 1); /* the payload is most of an envelope; ab_buf grows if not */
     ab_mj_canon(v, &b);
     take_payload(out, &b);
     rc = 0;
@@ -356,6 +357,7 @@ int ab_mesh_env_set_payload(ab_mesh_env *e, const char *json, size_t len)
 {
     ab_buf b;
     ab_buf_init(&b);
+    ab_buf_reserve(&b, len + 1);
     int rc = ab_mj_canonicalize(json, len, &b);
     if (rc != 0) {
         ab_buf_free(&b);
@@ -369,8 +371,21 @@ void ab_mesh_env_set_payload_string(ab_mesh_env *e, const char *s, size_t len)
 {
     ab_buf b;
     ab_buf_init(&b);
+    ab_buf_reserve(&b, len + 3);
     ab_mj_put_string(&b, s, len);
     take_payload(e, &b);
+}
+
+void ab_mesh_env_set_payload_b64(ab_mesh_env *e, const unsigned char *b, size_t n)
+{
+    char *p = ab_xmalloc(n / 3 * 4 + 8);
+    p[0] = '"';
+    size_t bl = ab_mesh_b64(b, n, p + 1);
+    p[bl + 1] = '"';
+    p[bl + 2] = '\0';
+    free(e->payload);
+    e->payload = p;
+    e->payload_len = bl + 2;
 }
 
 void ab_mesh_env_free(ab_mesh_env *e)
@@ -389,9 +404,13 @@ static void put_key(ab_buf *b, const char *k)
     ab_buf_append(b, k, strlen(k));
 }
 
+/* Room for everything but the payload: field names, ids, the signature, the timestamp. */
+#define ENV_FIXED 400
+
 void ab_mesh_env_canonical(const ab_mesh_env *e, ab_buf *b)
 {
     char ts[24];
+    ab_buf_reserve(b, ENV_FIXED + e->payload_len);
     put_key(b, "{\"id\":");
     put_str(b, e->id);
     put_key(b, ",\"from\":");
@@ -411,7 +430,7 @@ void ab_mesh_env_canonical(const ab_mesh_env *e, ab_buf *b)
     else
         put_key(b, "null");
     put_key(b, e->encrypted ? ",\"encrypted\":true" : ",\"encrypted\":false");
-    snprintf(ts, sizeof ts, "%lld", (long long)e->timestamp);
+    ab_fmt_i64(e->timestamp, ts);
     put_key(b, ",\"timestamp\":");
     put_key(b, ts);
     put_key(b, "}");
@@ -442,6 +461,7 @@ int ab_mesh_env_verify(const ab_mesh_env *e)
 void ab_mesh_env_wire(const ab_mesh_env *e, ab_buf *b)
 {
     char ts[24];
+    ab_buf_reserve(b, ENV_FIXED + e->payload_len);
     put_key(b, "{\"id\":");
     put_str(b, e->id);
     put_key(b, ",\"from\":");
@@ -463,7 +483,7 @@ void ab_mesh_env_wire(const ab_mesh_env *e, ab_buf *b)
         put_key(b, ",\"encrypted\":true");
     put_key(b, ",\"signature\":");
     put_str(b, e->signature);
-    snprintf(ts, sizeof ts, "%lld", (long long)e->timestamp);
+    ab_fmt_i64(e->timestamp, ts);
     put_key(b, ",\"timestamp\":");
     put_key(b, ts);
     put_key(b, "}");

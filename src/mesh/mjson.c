@@ -596,11 +596,10 @@ void ab_mj_canon(const ab_mj_value *v, ab_buf *out)
         ab_buf_append(out, "true", 4);
         break;
     case AB_MJ_INT:
-        ab_buf_append(out, num, (size_t)snprintf(num, sizeof num, "%lld", (long long)v->v.i));
+        ab_buf_append(out, num, ab_fmt_i64(v->v.i, num));
         break;
     case AB_MJ_UINT:
-        ab_buf_append(out, num,
-                      (size_t)snprintf(num, sizeof num, "%llu", (unsigned long long)v->v.u));
+        ab_buf_append(out, num, ab_fmt_u64(v->v.u, num));
         break;
     case AB_MJ_FLOAT:
         put_double(out, v->v.d);
