@@ -119,9 +119,15 @@ static int hex4(const char *p, unsigned *out)
 static int parse_string(parser *ps, const char **out, size_t *outlen)
 {
     const char *q = ++ps->p;
+    int plain = 1; /* printable ASCII only: copied as is (base64 payloads, ids, keys) */
     while (q < ps->end && *q != '"') {
-        if (*q == '\\')
+        unsigned char c = (unsigned char)*q;
+        if (c == '\\') {
+            plain = 0;
             q++;
+        } else if (c < 0x20 || c >= 0x80) {
+            plain = 0;
+        }
         q++;
     }
     if (q >= ps->end)
@@ -131,6 +137,11 @@ static int parse_string(parser *ps, const char **out, size_t *outlen)
         return -1;
     char *start = o;
     const char *p = ps->p;
+    if (plain) {
+        memcpy(o, p, (size_t)(q - p));
+        o += q - p;
+        p = q;
+    }
     while (p < q) {
         unsigned char c = (unsigned char)*p;
         if (c == '\\') {
@@ -534,6 +545,8 @@ void ab_mj_put_string(ab_buf *out, const char *s, size_t len)
     size_t run = 0;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
         const char *esc = NULL;
         char u[6];
         if (c == '"')
@@ -550,8 +563,6 @@ void ab_mj_put_string(ab_buf *out, const char *s, size_t len)
             esc = "\\b";
         else if (c == '\f')
             esc = "\\f";
-        if (!esc && c >= 0x20)
-            continue;
         ab_buf_append(out, s + run, i - run);
         run = i + 1;
         if (esc) {
