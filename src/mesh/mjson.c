@@ -114,13 +114,31 @@ static int hex4(const char *p, unsigned *out)
     return 0;
 }
 
+#define ONES 0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
+
+/* Whether any of the 8 bytes at p may be '"', '\\', a control character or non-ASCII (exact
+ * for the last three, may over-report after a borrow: the caller then looks byte by byte). */
+static int special8(const char *p)
+{
+    uint64_t w, q, b;
+    memcpy(&w, p, 8);
+    q = w ^ (ONES * '"');
+    b = w ^ (ONES * '\\');
+    return (((q - ONES) & ~q) | ((b - ONES) & ~b) | (w - ONES * 0x20) | w) & HIGHS ? 1 : 0;
+}
+
 /* Parses a string literal (ps->p at the opening quote). The decoded text is never longer
  * than the literal, so one arena block of the literal's size suffices. */
 static int parse_string(parser *ps, const char **out, size_t *outlen)
 {
     const char *q = ++ps->p;
     int plain = 1; /* printable ASCII only: copied as is (base64 payloads, ids, keys) */
-    while (q < ps->end && *q != '"') {
+    for (;;) {
+        while (ps->end - q >= 8 && !special8(q))
+            q += 8;
+        if (q >= ps->end || *q == '"')
+            break;
         unsigned char c = (unsigned char)*q;
         if (c == '\\') {
             plain = 0;

@@ -573,6 +573,50 @@ static void test_base64_matches_libsodium(void **st)
     assert_int_equal(ab_mesh_unb64("AAA=", 4, got, 3), -1); /* padding */
 }
 
+/* Strings with one special byte at every offset around the parser's 8-byte scan: escapes
+ * decoded, non-ASCII kept, raw control characters and bad UTF-8 rejected, DEL accepted. */
+static void test_string_scan_offsets(void **st)
+{
+    (void)st;
+    static const struct {
+        const char *ins, *want; /* want NULL: rejected */
+    } cases[] = {
+        {"\\\"", "\""},           {"\\\\", "\\"},   {"\\n", "\n"},  {"\\u00e9", "\xc3\xa9"},
+        {"\xc3\xa9", "\xc3\xa9"}, {"\x7f", "\x7f"}, {"\x1f", NULL}, {"\n", NULL},
+        {"\xc3", NULL},           {"\xff", NULL},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        for (size_t pos = 0; pos < 20; pos++) {
+            char json[64], want[64];
+            size_t il = strlen(cases[k].ins);
+            json[0] = '"';
+            memset(json + 1, 'x', pos);
+            memcpy(json + 1 + pos, cases[k].ins, il);
+            memset(json + 1 + pos + il, 'y', 21 - pos);
+            json[22 + il] = '"';
+            ab_mj_doc *d;
+            int rc = ab_mj_parse(json, 23 + il, &d);
+            if (!cases[k].want) {
+                assert_int_not_equal(rc, 0);
+                continue;
+            }
+            assert_int_equal(rc, 0);
+            size_t wl = strlen(cases[k].want);
+            memset(want, 'x', pos);
+            memcpy(want + pos, cases[k].want, wl);
+            memset(want + pos + wl, 'y', 21 - pos);
+            const ab_mj_value *v = ab_mj_root(d);
+            assert_int_equal(v->type, AB_MJ_STRING);
+            assert_int_equal(v->v.str.len, 21 + wl);
+            assert_memory_equal(v->v.str.s, want, 21 + wl);
+            ab_mj_free(d);
+        }
+    }
+    ab_mj_doc *d;
+    assert_int_not_equal(ab_mj_parse("\"abcdefghijk\\\"", 15, &d), 0); /* escaped quote, no end */
+    assert_int_not_equal(ab_mj_parse("\"abcdefghijkl\\", 15, &d), 0);  /* ends in a backslash */
+}
+
 static void test_find_top_string(void **st)
 {
     (void)st;
@@ -602,11 +646,17 @@ int main(void)
 {
     assert_int_equal(ab_mesh_init(), 0);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_identity),        cmocka_unit_test(test_base64_matches_libsodium),
-        cmocka_unit_test(test_seed_parse),      cmocka_unit_test(test_auth_and_revocation),
-        cmocka_unit_test(test_envelopes),       cmocka_unit_test(test_canonical_json),
-        cmocka_unit_test(test_find_top_string), cmocka_unit_test(test_env_parse_hostile),
-        cmocka_unit_test(test_noise_xx),        cmocka_unit_test(test_noise_payloads_and_order),
+        cmocka_unit_test(test_identity),
+        cmocka_unit_test(test_base64_matches_libsodium),
+        cmocka_unit_test(test_string_scan_offsets),
+        cmocka_unit_test(test_seed_parse),
+        cmocka_unit_test(test_auth_and_revocation),
+        cmocka_unit_test(test_envelopes),
+        cmocka_unit_test(test_canonical_json),
+        cmocka_unit_test(test_find_top_string),
+        cmocka_unit_test(test_env_parse_hostile),
+        cmocka_unit_test(test_noise_xx),
+        cmocka_unit_test(test_noise_payloads_and_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
