@@ -562,6 +562,19 @@ void ab_mj_put_string(ab_buf *out, const char *s, size_t len)
     ab_buf_append(out, "\"", 1);
     size_t run = 0;
     for (size_t i = 0; i < len; i++) {
+        /* eight bytes at a time while none is '"', '\\' or a control character (the
+         * has-zero-byte and has-byte-below-n word tricks; bytes >= 0x80 need no escaping) */
+        while (len - i >= 8) {
+            uint64_t w, q, b;
+            memcpy(&w, s + i, 8);
+            q = w ^ (ONES * '"');
+            b = w ^ (ONES * '\\');
+            if ((((q - ONES) & ~q) | ((b - ONES) & ~b) | ((w - ONES * 0x20) & ~w)) & HIGHS)
+                break;
+            i += 8;
+        }
+        if (i >= len)
+            break;
         unsigned char c = (unsigned char)s[i];
         if (c >= 0x20 && c != '"' && c != '\\')
             continue;

@@ -612,6 +612,34 @@ static void test_string_scan_offsets(void **st)
             ab_mj_free(d);
         }
     }
+    /* and written back: one character needing an escape (or not) at every offset */
+    static const struct {
+        char c;
+        const char *esc;
+    } outs[] = {{'"', "\\\""},     {'\\', "\\\\"}, {'\n', "\\n"},        {0x1f, "\\u001f"},
+                {0x01, "\\u0001"}, {0x7f, "\x7f"}, {(char)0xc3, "\xc3"}, {' ', " "}};
+    for (size_t k = 0; k < sizeof outs / sizeof *outs; k++) {
+        for (size_t pos = 0; pos < 20; pos++) {
+            char in[21], want[64];
+            memset(in, 'z', sizeof in);
+            in[pos] = outs[k].c;
+            ab_buf b;
+            ab_buf_init(&b);
+            ab_mj_put_string(&b, in, sizeof in);
+            size_t el = strlen(outs[k].esc), wl = 0;
+            want[wl++] = '"';
+            memset(want + wl, 'z', pos);
+            wl += pos;
+            memcpy(want + wl, outs[k].esc, el);
+            wl += el;
+            memset(want + wl, 'z', 20 - pos);
+            wl += 20 - pos;
+            want[wl++] = '"';
+            assert_int_equal(b.len, wl);
+            assert_memory_equal(b.data, want, wl);
+            ab_buf_free(&b);
+        }
+    }
     ab_mj_doc *d;
     assert_int_not_equal(ab_mj_parse("\"abcdefghijk\\\"", 15, &d), 0); /* escaped quote, no end */
     assert_int_not_equal(ab_mj_parse("\"abcdefghijkl\\", 15, &d), 0);  /* ends in a backslash */
