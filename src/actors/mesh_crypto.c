@@ -102,19 +102,22 @@ typedef struct crypto {
 
 #define SWEEP_SESSION UINT32_MAX
 
+/* OUT [wire]: the wire text is written 5 bytes into the buffer and its msgpack str header
+ * just before it, so the body is built without copying the text. */
 static void out_wire(crypto *c, const ab_mesh_env *e)
 {
-    ab_buf wire, body;
-    ab_buf_init(&wire);
-    ab_buf_init(&body);
-    ab_mesh_env_wire(e, &wire);
-    ab_mpw_str(&body, wire.data, wire.len);
-    ab_msg *m = ab_msg_with_body(AB_MSG_MESH_OUT, body.data, body.len);
+    ab_buf b;
+    unsigned char h[5];
+    ab_buf_init(&b);
+    ab_buf_append(&b, "\0\0\0\0\0", 5);
+    ab_mesh_env_wire(e, &b);
+    size_t hn = ab_mp_str_header(h, b.len - 5);
+    memcpy(b.data + 5 - hn, h, hn);
+    ab_msg *m = ab_msg_with_body(AB_MSG_MESH_OUT, b.data + 5 - hn, b.len - 5 + hn);
     m->src = c->self;
     m->dst = c->link;
     ab_send(c->rt, m);
-    ab_buf_free(&wire);
-    ab_buf_free(&body);
+    ab_buf_free(&b);
 }
 
 static void seal_fail(crypto *c, const char *id, const char *err)
@@ -193,16 +196,15 @@ static int seal_encrypted(crypto *c, peer *p, ab_mesh_env *e)
         seal_fail(c, e->id, "send failed: encrypted payload too large (max 65519 bytes)");
         return -1;
     }
-    unsigned char *ct = ab_xmalloc(n + AB_NOISE_TAG);
-    char *b64 = ab_xmalloc((n + AB_NOISE_TAG) / 3 * 4 + 8);
+    unsigned char small[1024];
+    unsigned char *ct = n + AB_NOISE_TAG <= sizeof small ? small : ab_xmalloc(n + AB_NOISE_TAG);
     AB_ASSERT(ab_noise_encrypt(&p->tx, e->payload, n, ct) == 0);
-    size_t bl = ab_mesh_b64(ct, n + AB_NOISE_TAG, b64);
-    ab_mesh_env_set_payload_string(e, b64, bl);
+    ab_mesh_env_set_payload_b64(e, ct, n + AB_NOISE_TAG);
     e->encrypted = 1;
     ab_mesh_env_sign(e, &c->id);
     out_wire(c, e);
-    free(ct);
-    free(b64);
+    if (ct != small)
+        free(ct);
     return 0;
 }
 
@@ -220,9 +222,7 @@ static void send_handshake(crypto *c, const char *to, const char *reply_to,
         strcpy(e.in_reply_to, reply_to);
     }
     e.timestamp = ab_mesh_now_ms();
-    char b64[200];
-    size_t bl = ab_mesh_b64(msg, n, b64);
-    ab_mesh_env_set_payload_string(&e, b64, bl);
+    ab_mesh_env_set_payload_b64(&e, msg, n);
     ab_mesh_env_sign(&e, &c->id);
     out_wire(c, &e);
     ab_mesh_env_free(&e);
@@ -339,7 +339,7 @@ static void answer(crypto *c, const char *peer_id, const char *req_id, ab_mesh_t
 
 static void skey(uint32_t s, char out[16])
 {
-    snprintf(out, 16, "%u", s);
+    ab_fmt_u64(s, out);
 }
 
 static void req_key(const char *who, const char *id,
@@ -430,9 +430,12 @@ static void on_request(crypto *c, const ab_mesh_env *e, const char *payload, siz
     ab_mpw_cstr(&b, "mesh");
     ab_mpw_cstr(&b, evid);
     ab_mpw_str(&b, payload, plen);
-    char meta[80];
-    int mn = snprintf(meta, sizeof meta, "{\"from\":\"%s\"}", e->from);
-    ab_mpw_str(&b, meta, (size_t)mn);
+    char meta[AB_MESH_ID_LEN + 12] = "{\"from\":\"";
+    size_t mn = 9, fl = strlen(e->from);
+    memcpy(meta + mn, e->from, fl);
+    mn += fl;
+    memcpy(meta + mn, "\"}", 2);
+    ab_mpw_str(&b, meta, mn + 2);
     if (c->flow)
         atomic_fetch_add_explicit(&c->flow->inflight, 1, memory_order_acq_rel);
     if (!c->sweeping)
@@ -727,19 +730,22 @@ static void on_open(crypto *c, ab_mpr *r)
         goto out;
     }
     peer *p = ab_smap_get(&c->peers, e.from);
-    unsigned char *ct = NULL;
+    /* decoded and decrypted in one buffer (libsodium's AEAD works in place), on the stack for
+     * the usual small envelope */
+    unsigned char small[1024], *ct = NULL;
     long cn = -1;
     if (e.payload_len >= 2 && e.payload[0] == '"') {
-        ct = ab_xmalloc(e.payload_len);
+        ct = e.payload_len <= sizeof small ? small : ab_xmalloc(e.payload_len);
         cn = ab_mesh_unb64(e.payload + 1, e.payload_len - 2, ct, e.payload_len);
     }
     if (!p || !p->has_session || cn < AB_NOISE_TAG || cn > AB_NOISE_MAX_MSG) {
-        free(ct);
+        if (ct != small)
+            free(ct);
         deliver(c, &e, NULL, 0);
         goto out;
     }
-    char *pt = ab_xmalloc((size_t)cn - AB_NOISE_TAG + 1);
-    if (ab_noise_decrypt(&p->rx, ct, (size_t)cn, (unsigned char *)pt) != 0) {
+    char *pt = (char *)ct;
+    if (ab_noise_decrypt(&p->rx, ct, (size_t)cn, ct) != 0) {
         ab_log(AB_LOG_WARN, LOGT, "mesh: cannot decrypt envelope %s from %s: session dropped", e.id,
                e.from);
         p->has_session = 0;
@@ -748,10 +754,11 @@ static void on_open(crypto *c, ab_mpr *r)
         /* decrypted only to keep the counter in step (spec §8.5) */
         send_in(c, &e, "null", 4);
     } else {
+        pt[cn - AB_NOISE_TAG] = '\0';
         deliver(c, &e, pt, (size_t)cn - AB_NOISE_TAG);
     }
-    free(pt);
-    free(ct);
+    if (ct != small)
+        free(ct);
 out:
     ab_mesh_env_free(&e);
 }

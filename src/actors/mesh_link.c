@@ -136,12 +136,14 @@ static void to_crypto(mlink *l, unsigned which, uint32_t type, ab_buf *body)
 
 static void skey(uint32_t s, char out[16])
 {
-    snprintf(out, 16, "%u", s);
+    ab_fmt_u64(s, out);
 }
 
 static void caller_key(ab_handle src, uint32_t session, char out[24])
 {
-    snprintf(out, 24, "%u:%u", src, session);
+    size_t n = ab_fmt_u64(src, out);
+    out[n++] = ':';
+    ab_fmt_u64(session, out + n);
 }
 
 static entry *entry_new(mlink *l)
@@ -193,12 +195,29 @@ static void on_written(uv_write_t *w, int status)
     free(w);
 }
 
-/* Writes out's bytes to the socket as they are and takes them (out is left empty). */
+/* Writes out's bytes to the socket as they are (out is left empty). First uv_try_write, which
+ * the socket usually takes whole: no request, no allocation (out keeps its buffer for the
+ * next batch), and no write callback, whose completion costs libuv an epoll_ctl per write.
+ * What it does not take goes to a queued uv_write, which also keeps later try-writes out
+ * (libuv answers EAGAIN while a write is queued), so bytes leave in order. */
 static void sock_write(mlink *l, ab_buf *out)
 {
     if (!out->len || !l->h->tcp_live)
         return;
     uv_buf_t b = uv_buf_init(out->data, (unsigned)out->len);
+    int n = uv_try_write((uv_stream_t *)&l->h->tcp, &b, 1);
+    size_t done = n > 0 ? (size_t)n : 0;
+    if (done == out->len) {
+        out->len = 0;
+        return;
+    }
+    if (n < 0 && n != UV_EAGAIN) {
+        out->len = 0; /* the read side reports the broken connection */
+        return;
+    }
+    if (done)
+        memmove(out->data, out->data + done, out->len - done);
+    b = uv_buf_init(out->data, (unsigned)(out->len - done));
     uv_write_t *w = ab_xmalloc(sizeof *w);
     w->data = out->data;
     if (uv_write(w, (uv_stream_t *)&l->h->tcp, &b, 1, on_written) != 0) {

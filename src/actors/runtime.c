@@ -268,11 +268,16 @@ void ab_actor_exit(ab_actor *self)
 
 /* ---- scheduling ---- */
 
+/* Taking and dropping park_mu orders this wake after any parker's check-then-wait (a parker
+ * that already checked the run queue is inside pthread_cond_wait once we hold the lock, so
+ * the signal finds it; one that has not yet checked will see the new work). Signalling after
+ * the unlock keeps the woken thread from blocking on the mutex we would still hold: with the
+ * signal inside, about a third of the futex calls per mesh round trip were that contention. */
 static void wake_one(ab_rt *rt)
 {
     pthread_mutex_lock(&rt->park_mu);
-    pthread_cond_signal(&rt->park_cv);
     pthread_mutex_unlock(&rt->park_mu);
+    pthread_cond_signal(&rt->park_cv);
     atomic_fetch_add_explicit(&rt->st_wakes, 1, memory_order_relaxed);
 }
 

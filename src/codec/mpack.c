@@ -35,6 +35,15 @@ void ab_buf_free(ab_buf *b)
     ab_buf_init(b);
 }
 
+void ab_buf_reserve(ab_buf *b, size_t n)
+{
+    AB_ASSERT(n <= SIZE_MAX - b->len);
+    if (b->len + n > b->cap) {
+        b->data = ab_xrealloc(b->data, b->len + n);
+        b->cap = b->len + n;
+    }
+}
+
 void ab_buf_append(ab_buf *b, const void *p, size_t n)
 {
     if (n == 0)

@@ -28,6 +28,9 @@ typedef struct ab_buf {
 
 void ab_buf_init(ab_buf *b);
 void ab_buf_free(ab_buf *b);
+/* Makes room for n more bytes (one allocation instead of a doubling series when the caller
+ * knows the size); aborts on out-of-memory. */
+void ab_buf_reserve(ab_buf *b, size_t n);
 /* Appends n bytes; aborts on out-of-memory. */
 void ab_buf_append(ab_buf *b, const void *p, size_t n);
 

@@ -60,6 +60,28 @@ char *ab_xstrndup(const char *s, size_t n)
     return p;
 }
 
+size_t ab_fmt_u64(uint64_t v, char *out)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    out[n] = '\0';
+    return n;
+}
+
+size_t ab_fmt_i64(int64_t v, char *out)
+{
+    if (v >= 0)
+        return ab_fmt_u64((uint64_t)v, out);
+    out[0] = '-';
+    return 1 + ab_fmt_u64((uint64_t)0 - (uint64_t)v, out + 1);
+}
+
 char *ab_xasprintf(const char *fmt, ...)
 {
     va_list ap;

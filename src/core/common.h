@@ -39,6 +39,13 @@ char *ab_xstrndup(const char *s, size_t n);
 /* malloc'ed printf; aborts on out-of-memory. */
 char *ab_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Decimal text of v into out, NUL-terminated; returns its length. out needs room for the
+ * digits, a sign and the NUL: 21 bytes for any value, 11 for one below 2^32. What snprintf
+ * "%llu"/"%lld" writes, without the printf machinery (the mesh's per-message paths). Any
+ * thread. */
+size_t ab_fmt_u64(uint64_t v, char *out);
+size_t ab_fmt_i64(int64_t v, char *out);
+
 /* Reads the whole file at path into a malloc'ed, NUL-terminated buffer (*out, *len bytes
  * before the NUL). Returns 0, or a negated errno (nothing allocated). Sizes come from the
  * file, so allocation failure is reported (AB_ENOMEM), not fatal. Any thread. */

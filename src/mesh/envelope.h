@@ -97,6 +97,9 @@ int ab_mesh_env_parse(const char *s, size_t len, ab_mesh_env *out, const char **
 int ab_mesh_env_set_payload(ab_mesh_env *e, const char *json, size_t len);
 /* Sets e->payload to the JSON string literal of s (a base64 text). */
 void ab_mesh_env_set_payload_string(ab_mesh_env *e, const char *s, size_t len);
+/* Sets e->payload to the JSON string literal of the base64url text of b[0..n) (encoded in
+ * place: base64url needs no escaping). */
+void ab_mesh_env_set_payload_b64(ab_mesh_env *e, const unsigned char *b, size_t n);
 void ab_mesh_env_free(ab_mesh_env *e);
 /* The canonical signed bytes (§6). */
 void ab_mesh_env_canonical(const ab_mesh_env *e, ab_buf *out);

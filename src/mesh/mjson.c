@@ -114,14 +114,38 @@ static int hex4(const char *p, unsigned *out)
     return 0;
 }
 
+#define ONES 0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
+
+/* Whether any of the 8 bytes at p may be '"', '\\', a control character or non-ASCII (exact
+ * for the last three, may over-report after a borrow: the caller then looks byte by byte). */
+static int special8(const char *p)
+{
+    uint64_t w, q, b;
+    memcpy(&w, p, 8);
+    q = w ^ (ONES * '"');
+    b = w ^ (ONES * '\\');
+    return (((q - ONES) & ~q) | ((b - ONES) & ~b) | (w - ONES * 0x20) | w) & HIGHS ? 1 : 0;
+}
+
 /* Parses a string literal (ps->p at the opening quote). The decoded text is never longer
  * than the literal, so one arena block of the literal's size suffices. */
 static int parse_string(parser *ps, const char **out, size_t *outlen)
 {
     const char *q = ++ps->p;
-    while (q < ps->end && *q != '"') {
-        if (*q == '\\')
+    int plain = 1; /* printable ASCII only: copied as is (base64 payloads, ids, keys) */
+    for (;;) {
+        while (ps->end - q >= 8 && !special8(q))
+            q += 8;
+        if (q >= ps->end || *q == '"')
+            break;
+        unsigned char c = (unsigned char)*q;
+        if (c == '\\') {
+            plain = 0;
             q++;
+        } else if (c < 0x20 || c >= 0x80) {
+            plain = 0;
+        }
         q++;
     }
     if (q >= ps->end)
@@ -131,6 +155,11 @@ static int parse_string(parser *ps, const char **out, size_t *outlen)
         return -1;
     char *start = o;
     const char *p = ps->p;
+    if (plain) {
+        memcpy(o, p, (size_t)(q - p));
+        o += q - p;
+        p = q;
+    }
     while (p < q) {
         unsigned char c = (unsigned char)*p;
         if (c == '\\') {
@@ -533,7 +562,22 @@ void ab_mj_put_string(ab_buf *out, const char *s, size_t len)
     ab_buf_append(out, "\"", 1);
     size_t run = 0;
     for (size_t i = 0; i < len; i++) {
+        /* eight bytes at a time while none is '"', '\\' or a control character (the
+         * has-zero-byte and has-byte-below-n word tricks; bytes >= 0x80 need no escaping) */
+        while (len - i >= 8) {
+            uint64_t w, q, b;
+            memcpy(&w, s + i, 8);
+            q = w ^ (ONES * '"');
+            b = w ^ (ONES * '\\');
+            if ((((q - ONES) & ~q) | ((b - ONES) & ~b) | ((w - ONES * 0x20) & ~w)) & HIGHS)
+                break;
+            i += 8;
+        }
+        if (i >= len)
+            break;
         unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
         const char *esc = NULL;
         char u[6];
         if (c == '"')
@@ -550,8 +594,6 @@ void ab_mj_put_string(ab_buf *out, const char *s, size_t len)
             esc = "\\b";
         else if (c == '\f')
             esc = "\\f";
-        if (!esc && c >= 0x20)
-            continue;
         ab_buf_append(out, s + run, i - run);
         run = i + 1;
         if (esc) {
@@ -596,11 +638,10 @@ void ab_mj_canon(const ab_mj_value *v, ab_buf *out)
         ab_buf_append(out, "true", 4);
         break;
     case AB_MJ_INT:
-        ab_buf_append(out, num, (size_t)snprintf(num, sizeof num, "%lld", (long long)v->v.i));
+        ab_buf_append(out, num, ab_fmt_i64(v->v.i, num));
         break;
     case AB_MJ_UINT:
-        ab_buf_append(out, num,
-                      (size_t)snprintf(num, sizeof num, "%llu", (unsigned long long)v->v.u));
+        ab_buf_append(out, num, ab_fmt_u64(v->v.u, num));
         break;
     case AB_MJ_FLOAT:
         put_double(out, v->v.d);

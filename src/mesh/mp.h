@@ -10,9 +10,9 @@
 
 #include "codec/mpack.h"
 
-static inline void ab_mpw_str(ab_buf *b, const char *s, size_t n)
+/* The msgpack str header for n bytes into h; returns its length (1..5). */
+static inline size_t ab_mp_str_header(unsigned char h[5], size_t n)
 {
-    unsigned char h[5];
     size_t hn;
     if (n < 32) {
         h[0] = (unsigned char)(0xa0 | n);
@@ -32,7 +32,13 @@ static inline void ab_mpw_str(ab_buf *b, const char *s, size_t n)
             h[1 + i] = (unsigned char)((uint32_t)n >> (24 - 8 * i));
         hn = 5;
     }
-    ab_buf_append(b, h, hn);
+    return hn;
+}
+
+static inline void ab_mpw_str(ab_buf *b, const char *s, size_t n)
+{
+    unsigned char h[5];
+    ab_buf_append(b, h, ab_mp_str_header(h, n));
     ab_buf_append(b, s, n);
 }
 

@@ -191,6 +191,12 @@ int ab_ws_utf8_valid(const char *str, size_t n)
     const unsigned char *s = (const unsigned char *)str;
     size_t i = 0;
     while (i < n) {
+        /* ASCII runs (all of a mesh envelope) eight bytes at a time */
+        uint64_t w;
+        while (i + 8 <= n && (memcpy(&w, s + i, 8), !(w & 0x8080808080808080ull)))
+            i += 8;
+        if (i >= n)
+            break;
         unsigned c = s[i];
         if (c < 0x80) {
             i++;
@@ -223,6 +229,25 @@ int ab_ws_utf8_valid(const char *str, size_t n)
         i += k + 1;
     }
     return 1;
+}
+
+/* XORs p[0..n) with the 4-byte mask, eight bytes at a time (a frame's mask starts at its
+ * first payload byte, so the pattern is the mask twice over). */
+static void unmask(unsigned char *p, size_t n, const unsigned char mask[4])
+{
+    unsigned char m8[8];
+    uint64_t m, w;
+    memcpy(m8, mask, 4);
+    memcpy(m8 + 4, mask, 4);
+    memcpy(&m, m8, 8);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&w, p + i, 8);
+        w ^= m;
+        memcpy(p + i, &w, 8);
+    }
+    for (; i < n; i++)
+        p[i] ^= mask[i & 3];
 }
 
 /* The frame head (FIN set) without a masking key; m = 0x80 marks it masked. */
@@ -266,9 +291,7 @@ void ab_ws_frame(const ab_ws *ws, ab_buf *out, int op, const void *data, size_t 
     ab_buf_append(out, h, hn);
     size_t at = out->len;
     ab_buf_append(out, data, len);
-    unsigned char *p = (unsigned char *)out->data + at;
-    for (size_t i = 0; i < len; i++)
-        p[i] ^= mask[i & 3];
+    unmask((unsigned char *)out->data + at, len, mask);
 }
 
 void ab_ws_close(ab_ws *ws, ab_buf *out, int code)
@@ -369,8 +392,7 @@ static int one_frame(ab_ws *ws, ab_buf *out, ab_ws_on_msg cb, void *ud)
     const unsigned char *mask = p + hn;
     unsigned char *data = (unsigned char *)p + hn + mk;
     if (masked)
-        for (uint64_t i = 0; i < len; i++)
-            data[i] ^= mask[i & 3];
+        unmask(data, (size_t)len, mask);
     ws->in_off += hn + mk + (size_t)len;
     if (control) {
         if (op == AB_WS_PING) {

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <sodium.h>
 
 #include "core/common.h"
 #include "mesh/envelope.h"
@@ -528,6 +529,122 @@ static void check_find(const char *json, const char *key, const char *want)
     assert_memory_equal(v, want, n);
 }
 
+/* The table codec against libsodium's (the reference it replaced) on every length 0..99 of
+ * random bytes, and on random and mutated texts: same verdicts, same bytes. */
+static void test_base64_matches_libsodium(void **st)
+{
+    (void)st;
+    assert_int_equal(ab_mesh_init(), 0);
+    static const char alpha[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=+/ .";
+    unsigned char b[100], got[100], want[100];
+    char mine[160], ref[160];
+    for (size_t n = 0; n < sizeof b; n++) {
+        randombytes_buf(b, n);
+        size_t ml = ab_mesh_b64(b, n, mine);
+        sodium_bin2base64(ref, sizeof ref, b, n, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+        assert_string_equal(mine, ref);
+        assert_int_equal(ml, strlen(ref));
+        assert_int_equal(ab_mesh_unb64(mine, ml, got, n), (long)n);
+        assert_memory_equal(got, b, n);
+        if (n > 0)
+            assert_int_equal(ab_mesh_unb64(mine, ml, got, n - 1), -1); /* does not fit */
+    }
+    for (int k = 0; k < 20000; k++) {
+        size_t len = randombytes_uniform(12);
+        for (size_t i = 0; i < len; i++)
+            /* mostly valid characters, sometimes a stray one */
+            mine[i] = alpha[randombytes_uniform(randombytes_uniform(8) ? 64 : sizeof alpha - 1)];
+        size_t cap = randombytes_uniform(10);
+        size_t wn = 0;
+        const char *end = NULL;
+        long w = sodium_base642bin(want, cap, mine, len, NULL, &wn, &end,
+                                   sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
+                         end != mine + len
+                     ? -1
+                     : (long)wn;
+        long g = ab_mesh_unb64(mine, len, got, cap);
+        assert_int_equal(g, w);
+        if (g > 0)
+            assert_memory_equal(got, want, (size_t)g);
+    }
+    assert_int_equal(ab_mesh_unb64("AB", 2, got, 1), -1); /* non-zero trailing bits */
+    assert_int_equal(ab_mesh_unb64("AA", 2, got, 1), 1);
+    assert_int_equal(ab_mesh_unb64("AAA=", 4, got, 3), -1); /* padding */
+}
+
+/* Strings with one special byte at every offset around the parser's 8-byte scan: escapes
+ * decoded, non-ASCII kept, raw control characters and bad UTF-8 rejected, DEL accepted. */
+static void test_string_scan_offsets(void **st)
+{
+    (void)st;
+    static const struct {
+        const char *ins, *want; /* want NULL: rejected */
+    } cases[] = {
+        {"\\\"", "\""},           {"\\\\", "\\"},   {"\\n", "\n"},  {"\\u00e9", "\xc3\xa9"},
+        {"\xc3\xa9", "\xc3\xa9"}, {"\x7f", "\x7f"}, {"\x1f", NULL}, {"\n", NULL},
+        {"\xc3", NULL},           {"\xff", NULL},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        for (size_t pos = 0; pos < 20; pos++) {
+            char json[64], want[64];
+            size_t il = strlen(cases[k].ins);
+            json[0] = '"';
+            memset(json + 1, 'x', pos);
+            memcpy(json + 1 + pos, cases[k].ins, il);
+            memset(json + 1 + pos + il, 'y', 21 - pos);
+            json[22 + il] = '"';
+            ab_mj_doc *d;
+            int rc = ab_mj_parse(json, 23 + il, &d);
+            if (!cases[k].want) {
+                assert_int_not_equal(rc, 0);
+                continue;
+            }
+            assert_int_equal(rc, 0);
+            size_t wl = strlen(cases[k].want);
+            memset(want, 'x', pos);
+            memcpy(want + pos, cases[k].want, wl);
+            memset(want + pos + wl, 'y', 21 - pos);
+            const ab_mj_value *v = ab_mj_root(d);
+            assert_int_equal(v->type, AB_MJ_STRING);
+            assert_int_equal(v->v.str.len, 21 + wl);
+            assert_memory_equal(v->v.str.s, want, 21 + wl);
+            ab_mj_free(d);
+        }
+    }
+    /* and written back: one character needing an escape (or not) at every offset */
+    static const struct {
+        char c;
+        const char *esc;
+    } outs[] = {{'"', "\\\""},     {'\\', "\\\\"}, {'\n', "\\n"},        {0x1f, "\\u001f"},
+                {0x01, "\\u0001"}, {0x7f, "\x7f"}, {(char)0xc3, "\xc3"}, {' ', " "}};
+    for (size_t k = 0; k < sizeof outs / sizeof *outs; k++) {
+        for (size_t pos = 0; pos < 20; pos++) {
+            char in[21], want[64];
+            memset(in, 'z', sizeof in);
+            in[pos] = outs[k].c;
+            ab_buf b;
+            ab_buf_init(&b);
+            ab_mj_put_string(&b, in, sizeof in);
+            size_t el = strlen(outs[k].esc), wl = 0;
+            want[wl++] = '"';
+            memset(want + wl, 'z', pos);
+            wl += pos;
+            memcpy(want + wl, outs[k].esc, el);
+            wl += el;
+            memset(want + wl, 'z', 20 - pos);
+            wl += 20 - pos;
+            want[wl++] = '"';
+            assert_int_equal(b.len, wl);
+            assert_memory_equal(b.data, want, wl);
+            ab_buf_free(&b);
+        }
+    }
+    ab_mj_doc *d;
+    assert_int_not_equal(ab_mj_parse("\"abcdefghijk\\\"", 15, &d), 0); /* escaped quote, no end */
+    assert_int_not_equal(ab_mj_parse("\"abcdefghijkl\\", 15, &d), 0);  /* ends in a backslash */
+}
+
 static void test_find_top_string(void **st)
 {
     (void)st;
@@ -558,6 +675,8 @@ int main(void)
     assert_int_equal(ab_mesh_init(), 0);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_identity),
+        cmocka_unit_test(test_base64_matches_libsodium),
+        cmocka_unit_test(test_string_scan_offsets),
         cmocka_unit_test(test_seed_parse),
         cmocka_unit_test(test_auth_and_revocation),
         cmocka_unit_test(test_envelopes),

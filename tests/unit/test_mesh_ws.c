@@ -81,6 +81,30 @@ static void test_accept_key(void **st)
     ab_ws_free(&sv);
 }
 
+/* UTF-8 checks at every offset around the 8-byte ASCII fast path. */
+static void test_utf8_offsets(void **st)
+{
+    (void)st;
+    char s[40];
+    for (size_t pos = 0; pos < 24; pos++) {
+        memset(s, 'a', sizeof s);
+        memcpy(s + pos, "\xc3\xa9", 2); /* é */
+        assert_true(ab_ws_utf8_valid(s, 30));
+        assert_false(ab_ws_utf8_valid(s, pos + 1)); /* cut inside it */
+        s[pos + 1] = 'a';                           /* lead byte without continuation */
+        assert_false(ab_ws_utf8_valid(s, 30));
+        s[pos] = (char)0xff;
+        assert_false(ab_ws_utf8_valid(s, 30));
+        memcpy(s + pos, "\xed\xa0\x80", 3); /* a surrogate */
+        assert_false(ab_ws_utf8_valid(s, 30));
+        memcpy(s + pos, "\xf0\x9f\x98\x80", 4); /* U+1F600 */
+        assert_true(ab_ws_utf8_valid(s, 30));
+        s[pos] = 0x7f;
+        memset(s + pos + 1, 'a', 3);
+        assert_true(ab_ws_utf8_valid(s, 30));
+    }
+}
+
 static void test_sizes_and_bytewise(void **st)
 {
     (void)st;
@@ -451,11 +475,11 @@ static void test_toobig_default(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_accept_key),           cmocka_unit_test(test_sizes_and_bytewise),
-        cmocka_unit_test(test_fragments_ping_close), cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_skip_single_frame),    cmocka_unit_test(test_skip_fragmented),
-        cmocka_unit_test(test_skip_64bit_length),    cmocka_unit_test(test_skip_errors),
-        cmocka_unit_test(test_toobig_default),
+        cmocka_unit_test(test_accept_key),      cmocka_unit_test(test_sizes_and_bytewise),
+        cmocka_unit_test(test_utf8_offsets),    cmocka_unit_test(test_fragments_ping_close),
+        cmocka_unit_test(test_errors),          cmocka_unit_test(test_skip_single_frame),
+        cmocka_unit_test(test_skip_fragmented), cmocka_unit_test(test_skip_64bit_length),
+        cmocka_unit_test(test_skip_errors),     cmocka_unit_test(test_toobig_default),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
