@@ -119,9 +119,9 @@ for script in sleep busy pcall_busy detached task_sleep; do
 done
 
 # --- a second signal exits at once, even while the VM thread is blocked in C -------------------
-# (READY comes just before std.time.sleep; the pause lets the VM thread get there first)
+# (READY comes just before std.time.sleep; the 1 s pause lets the VM thread get there first)
 start blocking.lua
-sleep 0.3
+sleep 1
 kill -TERM "$bg_pid"
 sleep 0.3
 if ! kill -0 "$bg_pid" 2>/dev/null; then
@@ -135,7 +135,7 @@ else
 fi
 
 start blocking.lua
-sleep 0.3
+sleep 1
 kill -INT "$bg_pid"
 sleep 0.3
 kill -TERM "$bg_pid" 2>/dev/null || true
