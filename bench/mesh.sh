@@ -16,13 +16,15 @@
 #                   only matched (the generator's crypto is out; floor = relay + agent part).
 # Everything runs on 127.0.0.1 and shares this machine's cores (load generator included), so
 # the floor rate is nproc / floor. CPU per round trip is read from /proc for each process.
-# Env: BUILD (default build), SECONDS_PER_RUN (default 5).
+# Env: BUILD (default build), SECONDS_PER_RUN (default 5), ROUNDS (default 3: every row runs
+# that many times, interleaved, and a second table gives each row's median and range).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=${BUILD:-$here/../build}
 ab=$build/agent-block
 load=$build/bench/bench_mesh_load
 secs=${SECONDS_PER_RUN:-5}
+rounds=${ROUNDS:-3}
 cores=$(nproc)
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ab-mesh-bench.XXXXXX")
 pids=()
@@ -79,21 +81,23 @@ run() {
         "served_us=$served_us floors=${f0// /,},${f1// /,} $(cat "$tmp/one")" >>"$tmp/rows"
 }
 
-run "relay only (pairs)" 0 pairs --clients 8 --inflight 4
-for w in 1 2; do
-    AGENT_BLOCK_HOME=$tmp/home RUST_LOG=warn "$ab" run -s "$tmp/serve.lua" --workers "$w" \
-        -r "ws://127.0.0.1:$port/ws" --secret-key "$seed" >"$tmp/agent.out" 2>&1 &
-    agent=$!
-    pids+=("$agent")
-    sleep 1
-    run "e2e, 4 clients x 1 in flight, --workers $w" "$agent" agent --target "$id" \
-        --clients 4 --inflight 1
-    run "e2e, 8 clients x 8 in flight, --workers $w" "$agent" agent --target "$id" \
-        --clients 8 --inflight 8
-    run "presigned (B5), 8 x 8, --workers $w" "$agent" agent --target "$id" \
-        --clients 8 --inflight 8 --presigned $((secs * 2000))
-    kill -TERM "$agent"
-    wait "$agent" 2>/dev/null || true
+for round in $(seq "$rounds"); do
+    run "relay only (pairs)" 0 pairs --clients 8 --inflight 4
+    for w in 1 2; do
+        AGENT_BLOCK_HOME=$tmp/home RUST_LOG=warn "$ab" run -s "$tmp/serve.lua" --workers "$w" \
+            -r "ws://127.0.0.1:$port/ws" --secret-key "$seed" >"$tmp/agent.out" 2>&1 &
+        agent=$!
+        pids+=("$agent")
+        sleep 1
+        run "e2e, 4 clients x 1 in flight, --workers $w" "$agent" agent --target "$id" \
+            --clients 4 --inflight 1
+        run "e2e, 8 clients x 8 in flight, --workers $w" "$agent" agent --target "$id" \
+            --clients 8 --inflight 8
+        run "presigned (B5), 8 x 8, --workers $w" "$agent" agent --target "$id" \
+            --clients 8 --inflight 8 --presigned $((secs * 2000))
+        kill -TERM "$agent"
+        wait "$agent" 2>/dev/null || true
+    done
 done
 
 echo
@@ -120,7 +124,8 @@ while read -r line; do
     fi
     awk -v name="$name" -v rps="$rps" -v n="$n" -v p50="$(get p50_us)" -v p99="$(get p99_us)" \
         -v rt="$(get relay_ticks)" -v at="$(get agent_ticks)" -v g="$(get gen_cpu_pct)" \
-        -v secs="$secs" -v hz="$hz" -v f="$f" -v cores="$cores" -v mode="$mode" -v fs="$fs" 'BEGIN {
+        -v secs="$secs" -v hz="$hz" -v f="$f" -v cores="$cores" -v mode="$mode" -v fs="$fs" \
+        -v ratios="$tmp/ratios" 'BEGIN {
         per = n > 0 ? 1e6 / hz / n : 0
         agent = mode == "pairs" ? "-" : sprintf("%.0f", at * per)
         genus = rps > 0 ? g / 100 * 1e6 / rps : 0
@@ -129,5 +134,21 @@ while read -r line; do
         tot = rt * per + at * per + (mode == "presigned" ? 0 : genus)
         printf "| %s | %d | %d | %d | %.0f | %s | %s | %d (%s) | %.2f | %.2f |\n", name, rps,
                p50, p99, rt * per, agent, gen, f, fs, rps * f / 1e6 / cores, (f > 0 ? tot / f : 0)
+        printf "%s\t%.2f\t%.2f\n", name, rps * f / 1e6 / cores, (f > 0 ? tot / f : 0) >> ratios
     }'
 done <"$tmp/rows"
+
+# medians over the rounds, per benchmark (in the order the rows ran)
+if [ "$rounds" -gt 1 ]; then
+    echo
+    echo "Medians over $rounds rounds:"
+    echo
+    echo "| benchmark | rate / floor rate (median, min-max) | CPU / floor (median, min-max) |"
+    echo "|---|---|---|"
+    cut -f1 "$tmp/ratios" | awk '!seen[$0]++' | while IFS= read -r name; do
+        awk -F'\t' -v name="$name" '$1 == name { print $2 }' "$tmp/ratios" | sort -n >"$tmp/r"
+        awk -F'\t' -v name="$name" '$1 == name { print $3 }' "$tmp/ratios" | sort -n >"$tmp/c"
+        med() { awk '{ v[NR] = $1 } END { printf "%.2f (%.2f-%.2f)", (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2), v[1], v[NR] }' "$1"; }
+        echo "| $name | $(med "$tmp/r") | $(med "$tmp/c") |"
+    done
+fi
