@@ -106,18 +106,25 @@ static int load_embedded(lua_State *L, const ab_embedded_file *f)
     return luaL_loadbufferx(L, c->bc, c->len, name, "b");
 }
 
+/* The embedded file prefix + name + suffix (path receives it), or NULL: also for a name of
+ * max bytes or more, or one that could leave its folder ('/' or '.'). */
+static const ab_embedded_file *embedded_by_name(const char *prefix, const char *name, size_t len,
+                                                size_t max, const char *suffix, char path[256])
+{
+    if (len >= max || strchr(name, '/') || strchr(name, '.'))
+        return NULL;
+    snprintf(path, 256, "%s%s%s", prefix, name, suffix);
+    return ab_embedded_find(path);
+}
+
 /* sched.glue(name): the embedded glue chunk src/lua/<name>.lua, loaded, not run; for glue that
  * loads its rarely used parts on first use. Private: only the glue sees the sched table. */
 static int l_glue(lua_State *L)
 {
     size_t len;
     const char *name = luaL_checklstring(L, 1, &len);
-    char path[128];
-    const ab_embedded_file *f = NULL;
-    if (len < 64 && !strchr(name, '/') && !strchr(name, '.')) {
-        snprintf(path, sizeof path, "src/lua/%s.lua", name);
-        f = ab_embedded_find(path);
-    }
+    char path[256];
+    const ab_embedded_file *f = embedded_by_name("src/lua/", name, len, 64, ".lua", path);
     if (!f)
         return luaL_error(L, "no embedded glue '%s'", name);
     if (load_embedded(L, f) != LUA_OK)
@@ -142,11 +149,7 @@ static int embedded_searcher(lua_State *L)
     size_t len;
     const char *name = luaL_checklstring(L, 1, &len);
     char path[256];
-    const ab_embedded_file *f = NULL;
-    if (len < 200 && !strchr(name, '/') && !strchr(name, '.')) {
-        snprintf(path, sizeof path, "blocks/%s/init.lua", name);
-        f = ab_embedded_find(path);
-    }
+    const ab_embedded_file *f = embedded_by_name("blocks/", name, len, 200, "/init.lua", path);
     if (!f) {
         lua_pushfstring(L, "\n\tno embedded block '%s'", name);
         return 1;
