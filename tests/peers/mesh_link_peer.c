@@ -29,23 +29,12 @@
 #include "mesh/envelope.h"
 #include "mesh/noise.h"
 
+#include "peer_check.h"
+
 #define CAP (1u << 20) /* the relay's default message cap, also the link's */
 
 static int failures, port, agent_pid;
 static const char *agent;
-
-#define CHECK(name, cond, ...)                                                                     \
-    do {                                                                                           \
-        if (cond) {                                                                                \
-            printf("ok %s\n", name);                                                               \
-        } else {                                                                                   \
-            printf("FAIL %s: ", name);                                                             \
-            printf(__VA_ARGS__);                                                                   \
-            printf("\n");                                                                          \
-            failures++;                                                                            \
-        }                                                                                          \
-        fflush(stdout);                                                                            \
-    } while (0)
 
 /* A peer: its socket, identity and Noise session with the agent. */
 typedef struct np {

@@ -22,21 +22,10 @@
 #include "mesh/envelope.h"
 #include "mesh/mjson.h"
 
+#include "peer_check.h"
+
 static int failures;
 static int port;
-
-#define CHECK(name, cond, ...)                                                                     \
-    do {                                                                                           \
-        if (cond) {                                                                                \
-            printf("ok %s\n", name);                                                               \
-        } else {                                                                                   \
-            printf("FAIL %s: ", name);                                                             \
-            printf(__VA_ARGS__);                                                                   \
-            printf("\n");                                                                          \
-            failures++;                                                                            \
-        }                                                                                          \
-        fflush(stdout);                                                                            \
-    } while (0)
 
 static int join(ab_mesh_sc *c, ab_mesh_identity *id)
 {
